@@ -1,0 +1,96 @@
+"""Input checks shared by every module: one array contract, precise messages.
+
+Images are ``(H, W, 3) uint8`` RGB; masks, alphas and saliency maps are ``(H, W)``
+float32 in [0, 1]; label maps are ``(H, W)`` uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Return ``image`` if it is an ``(H, W, 3) uint8`` array, else raise ``ValueError``."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy array of shape (H, W, 3) and dtype uint8, got "
+            f"{type(image).__name__}; load files with helpers.images.load_image()"
+        )
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"{name} must have shape (H, W, 3) (RGB), got {image.shape}; "
+            "convert with helpers.images.to_rgb_uint8()"
+        )
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"{name} must have dtype uint8, got {image.dtype}; "
+            "convert with helpers.images.to_rgb_uint8()"
+        )
+    return image
+
+
+def check_map(array: np.ndarray, name: str = "mask", shape: tuple[int, int] | None = None,
+              ) -> np.ndarray:
+    """Check a ``(H, W)`` map with values in [0, 1] and return it as float32.
+
+    Boolean maps are accepted and converted (``True`` -> 1.0).
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of shape (H, W), got {type(array).__name__}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must have shape (H, W), got {array.shape}")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(
+            f"{name} has shape {array.shape} but the image is {tuple(shape)}; "
+            "compute it on the same image or resize it with helpers.images.resize_map()"
+        )
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"{name} must be float in [0, 1] or bool, got dtype {array.dtype}")
+    out = array.astype(np.float32, copy=False)
+    if out.size:
+        lo, hi = float(out.min()), float(out.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{name} values must lie in [0, 1], found range [{lo:g}, {hi:g}]")
+    return out
+
+
+def check_labels(labels: np.ndarray, name: str = "labels",
+                 shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Return ``labels`` if it is an ``(H, W) uint8`` label map, else raise ``ValueError``."""
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of shape (H, W), got {type(labels).__name__}")
+    if labels.ndim != 2:
+        raise ValueError(f"{name} must have shape (H, W), got {labels.shape}")
+    if labels.dtype != np.uint8:
+        raise ValueError(f"{name} must have dtype uint8, got {labels.dtype}")
+    if shape is not None and labels.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {labels.shape} but the image is {tuple(shape)}")
+    return labels
+
+
+def check_choice(value: str, valid: Iterable[str], what: str) -> str:
+    """Return ``value`` if it is one of ``valid``, else raise a ``ValueError`` listing them."""
+    valid = list(valid)
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid values: {', '.join(map(repr, valid))}")
+    return value
+
+
+def check_unit_interval(value: float, name: str) -> float:
+    """Return ``value`` as float if it lies in [0, 1], else raise ``ValueError``."""
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value:g}")
+    return value
+
+
+def check_positive(value: float, name: str) -> float:
+    """Return ``value`` as float if it is finite and > 0, else raise ``ValueError``."""
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value:g}")
+    return value
