@@ -1,0 +1,611 @@
+"""U²-Net (Qin et al., 2020) in PyTorch, checkpoint loading and an inference runner.
+
+The networks reproduce the published ``state_dict`` layout exactly, so the three public
+checkpoints load unchanged:
+
+=============== ======================================= ====================================
+``arch``        network                                 checkpoint
+=============== ======================================= ====================================
+``u2net``       ``U2NET(3, 1)``, sigmoid saliency       ``u2net.pth`` (xuebinqin/U-2-Net)
+``u2netp``      ``U2NETP(3, 1)``, sigmoid saliency      ``u2netp.pth`` (xuebinqin/U-2-Net)
+``u2net_cloth`` ``U2NET(3, 4, sigmoid=False)``, logits  ``cloth_segm_u2net_latest.pth``
+=============== ======================================= ====================================
+
+Both back-ends share one interface, :class:`U2NetRunner`: a ``(N, 3, H, W) float32``
+normalised NCHW batch in, the fused map ``d0`` as ``(N, C, H, W) float32`` out. Image
+pre- and post-processing lives in the segmentation and saliency modules, not here.
+
+torch and onnxruntime are imported lazily: ``import helpers.u2net`` is cheap, and the
+network classes (``U2NET``, ``U2NETP``, ``RSU``, ``ConvBNReLU``) are built on first
+attribute access, so an ONNX-only install can still use :class:`OnnxU2NetRunner`.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from helpers._checks import check_choice
+
+#: arch name -> (network class name, in_ch, out_ch, sigmoid on the outputs)
+ARCHITECTURES: dict[str, tuple[str, int, int, bool]] = {
+    "u2net": ("U2NET", 3, 1, True),
+    "u2netp": ("U2NETP", 3, 1, True),
+    "u2net_cloth": ("U2NET", 3, 4, False),
+}
+TORCH_SUFFIXES = (".pth", ".pt")
+ONNX_SUFFIXES = (".onnx",)
+#: Names given to the seven outputs in an exported ONNX graph (same order as forward).
+OUTPUT_NAMES = ("d0", "d1", "d2", "d3", "d4", "d5", "d6")
+_MODULE_PREFIX = "module."  # added by nn.DataParallel / DistributedDataParallel saves
+_NETWORK_CLASSES = ("U2NET", "U2NETP", "RSU", "ConvBNReLU")
+
+
+class CheckpointError(ValueError):
+    """A file or state dict that is not a checkpoint of the expected network."""
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "U²-Net in PyTorch needs torch: pip install torch (CPU wheels: "
+            "--index-url https://download.pytorch.org/whl/cpu), or use an .onnx model "
+            "with onnxruntime instead"
+        ) from exc
+    return torch
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "running a U²-Net .onnx model needs onnxruntime: pip install onnxruntime"
+        ) from exc
+    return onnxruntime
+
+
+# --------------------------------------------------------------------------- networks
+@functools.cache
+def _network_classes() -> SimpleNamespace:
+    """Define the ``nn.Module`` classes once, on first use (keeps torch import lazy)."""
+    torch = _import_torch()
+    nn = torch.nn
+    functional = torch.nn.functional
+
+    def resize_like(x, target):
+        # Every U²-Net resize goes to a tensor's exact size (odd sizes included).
+        return functional.interpolate(x, size=target.shape[2:], mode="bilinear",
+                                      align_corners=False)
+
+    def halve(x):
+        # ceil_mode keeps the last row/column of odd-sized maps (37 -> 19, not 18).
+        return functional.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
+
+    class ConvBNReLU(nn.Module):
+        """3x3 conv (padding = dilation) -> BatchNorm2d -> ReLU (upstream ``REBNCONV``)."""
+
+        def __init__(self, in_ch: int, out_ch: int, dilation: int = 1):
+            super().__init__()
+            self.conv_s1 = nn.Conv2d(in_ch, out_ch, 3, padding=dilation, dilation=dilation)
+            self.bn_s1 = nn.BatchNorm2d(out_ch, eps=1e-5)
+            self.relu_s1 = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            return self.relu_s1(self.bn_s1(self.conv_s1(x)))
+
+    class RSU(nn.Module):
+        """Residual U-block of ``height`` levels (RSU-7 ... RSU-4, or RSU-4F if ``dilated``).
+
+        Submodules: ``rebnconvin``, encoder ``rebnconv1..height`` and decoder
+        ``rebnconv{height-1}d..rebnconv1d``, registered in that order so that the
+        ``state_dict`` order matches the published checkpoints. The pooled variant
+        halves the map between encoder levels and uses dilation 2 only at the bottom;
+        the dilated variant (RSU-4F) keeps the size and dilates 1, 2, 4, 8 instead.
+        """
+
+        def __init__(self, height: int, in_ch: int, mid_ch: int, out_ch: int,
+                     dilated: bool = False):
+            super().__init__()
+            self.height = height
+            self.dilated = dilated
+            self.rebnconvin = ConvBNReLU(in_ch, out_ch)
+            for level in range(1, height + 1):
+                setattr(self, f"rebnconv{level}",
+                        ConvBNReLU(out_ch if level == 1 else mid_ch, mid_ch,
+                                   self._encoder_dilation(level)))
+            for level in range(height - 1, 0, -1):
+                setattr(self, f"rebnconv{level}d",
+                        ConvBNReLU(2 * mid_ch, out_ch if level == 1 else mid_ch,
+                                   2 ** (level - 1) if dilated else 1))
+
+        def _encoder_dilation(self, level: int) -> int:
+            if self.dilated:
+                return 2 ** (level - 1)
+            return 2 if level == self.height else 1
+
+        def forward(self, x):
+            x_in = self.rebnconvin(x)
+            skips = [self.rebnconv1(x_in)]
+            for level in range(2, self.height):
+                h = skips[-1] if self.dilated else halve(skips[-1])
+                skips.append(getattr(self, f"rebnconv{level}")(h))
+            # The bottom level sees the deepest skip at the same size (dilated, no pool).
+            d = getattr(self, f"rebnconv{self.height}")(skips[-1])
+            for level in range(self.height - 1, 0, -1):
+                skip = skips[level - 1]
+                if not self.dilated:
+                    d = resize_like(d, skip)
+                d = getattr(self, f"rebnconv{level}d")(torch.cat((d, skip), dim=1))
+            return d + x_in
+
+    class _U2NetBase(nn.Module):
+        """Six encoder stages, five decoder stages, six side outputs and a fused 1x1 conv."""
+
+        # (height, mid_ch, out_ch, dilated) per stage; input widths follow from the wiring.
+        encoder: tuple = ()
+        decoder: tuple = ()  # stage5d .. stage1d
+
+        def __init__(self, in_ch: int = 3, out_ch: int = 1, sigmoid: bool = True):
+            super().__init__()
+            self.in_ch, self.out_ch, self.apply_sigmoid = in_ch, out_ch, bool(sigmoid)
+            self.arch_label = f"{type(self).__name__}(in_ch={in_ch}, out_ch={out_ch})"
+            widths = []
+            previous = in_ch
+            for index, (height, mid, out, dilated) in enumerate(self.encoder, start=1):
+                setattr(self, f"stage{index}", RSU(height, previous, mid, out, dilated))
+                widths.append(out)
+                previous = out
+            # Decoder stage k takes [upsampled stage k+1 output, encoder stage k output].
+            below = widths[-1]
+            decoder_widths = {}
+            for index, (height, mid, out, dilated) in zip(range(5, 0, -1), self.decoder,
+                                                          strict=True):
+                setattr(self, f"stage{index}d",
+                        RSU(height, below + widths[index - 1], mid, out, dilated))
+                decoder_widths[index] = out
+                below = out
+            side_widths = [decoder_widths[k] for k in range(1, 6)] + [widths[5]]
+            for index, width in enumerate(side_widths, start=1):
+                setattr(self, f"side{index}", nn.Conv2d(width, out_ch, 3, padding=1))
+            self.outconv = nn.Conv2d(6 * out_ch, out_ch, 1)
+
+        def forward(self, x):
+            features = []
+            h = x
+            for index in range(1, 7):
+                if index > 1:
+                    h = halve(h)
+                h = getattr(self, f"stage{index}")(h)
+                features.append(h)
+            decoded = {6: features[5]}  # the side-6 head reads the bottom encoder stage
+            d = features[5]
+            for index in range(5, 0, -1):
+                skip = features[index - 1]
+                d = getattr(self, f"stage{index}d")(torch.cat((resize_like(d, skip), skip), 1))
+                decoded[index] = d
+            side1 = self.side1(decoded[1])
+            sides = [side1] + [
+                resize_like(getattr(self, f"side{index}")(decoded[index]), side1)
+                for index in range(2, 7)
+            ]
+            # The fused head sees the side logits, never their sigmoids.
+            fused = self.outconv(torch.cat(sides, dim=1))
+            outputs = (fused, *sides)
+            if self.apply_sigmoid:
+                outputs = tuple(torch.sigmoid(o) for o in outputs)
+            return outputs
+
+    class U2NET(_U2NetBase):
+        """Full U²-Net (44.0 M parameters for ``out_ch=1``).
+
+        Parameters
+        ----------
+        in_ch, out_ch : int
+            Input and output channels: 3, 1 for saliency; 3, 4 for cloth parsing.
+        sigmoid : bool
+            Apply a sigmoid to all seven outputs (saliency) or return logits (cloth).
+
+        ``forward`` takes ``(N, in_ch, H, W)`` float32 and returns seven
+        ``(N, out_ch, H, W)`` tensors ``(d0, d1, ..., d6)``; ``d0`` is the fused map.
+        """
+
+        encoder = ((7, 32, 64, False), (6, 32, 128, False), (5, 64, 256, False),
+                   (4, 128, 512, False), (4, 256, 512, True), (4, 256, 512, True))
+        decoder = ((4, 256, 512, True), (4, 128, 256, False), (5, 64, 128, False),
+                   (6, 32, 64, False), (7, 16, 64, False))
+
+    class U2NETP(_U2NetBase):
+        """Small U²-Net (1.13 M parameters): every stage mid 16, out 64.
+
+        Same interface as :class:`U2NET`.
+        """
+
+        encoder = ((7, 16, 64, False), (6, 16, 64, False), (5, 16, 64, False),
+                   (4, 16, 64, False), (4, 16, 64, True), (4, 16, 64, True))
+        decoder = ((4, 16, 64, True), (4, 16, 64, False), (5, 16, 64, False),
+                   (6, 16, 64, False), (7, 16, 64, False))
+
+    classes = SimpleNamespace(ConvBNReLU=ConvBNReLU, RSU=RSU, U2NET=U2NET, U2NETP=U2NETP,
+                              _U2NetBase=_U2NetBase)
+    for name, cls in vars(classes).items():
+        # Let pickle and reprs find them as helpers.u2net.<name> (via __getattr__ below).
+        cls.__module__, cls.__qualname__ = __name__, name
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NETWORK_CLASSES:
+        return getattr(_network_classes(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_NETWORK_CLASSES])
+
+
+def build_network(arch: str):
+    """Build one of the known U²-Net variants, in eval mode, with random weights.
+
+    Parameters
+    ----------
+    arch : {"u2net", "u2netp", "u2net_cloth"}
+        ``u2net``/``u2netp``: saliency, 1 sigmoid channel; ``u2net_cloth``: 4 logit
+        channels (0 background, 1 upper body, 2 lower body, 3 full body).
+
+    Returns
+    -------
+    torch.nn.Module
+        Takes ``(N, 3, H, W)`` float32 and returns 7 tensors ``(N, C, H, W)``.
+    """
+    check_choice(arch, ARCHITECTURES, "U²-Net architecture")
+    class_name, in_ch, out_ch, sigmoid = ARCHITECTURES[arch]
+    model = getattr(_network_classes(), class_name)(in_ch, out_ch, sigmoid=sigmoid)
+    return model.eval()
+
+
+def count_parameters(model) -> int:
+    """Number of trainable scalars (excludes BatchNorm running statistics)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _describe_shape(shape) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+def _guess_network(state: Mapping[str, Any]) -> str | None:
+    """Name the U²-Net variant a state dict looks like, from three telling shapes."""
+    try:
+        mid = int(state["stage1.rebnconv1.conv_s1.weight"].shape[0])
+        in_ch = int(state["stage1.rebnconvin.conv_s1.weight"].shape[1])
+        out_ch = int(state["outconv.weight"].shape[0])
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError):
+        return None
+    name = {32: "U2NET", 16: "U2NETP"}.get(mid)
+    return f"{name}(in_ch={in_ch}, out_ch={out_ch})" if name else None
+
+
+def _read_state_dict(source) -> tuple[dict, str]:
+    if isinstance(source, Mapping):
+        return dict(source), "state dict"
+    torch = _import_torch()
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"U²-Net checkpoint not found: {path}; download it with "
+            "helpers.weights.ensure_weights(name) (the README's 'Weights' section lists "
+            "the files and where to place them) or pass the right path"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types here; report one clear error
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"not a PyTorch checkpoint: {path}: {reason}") from exc
+    # Some training scripts wrap the weights as {"state_dict": {...}}.
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(
+            f"not a PyTorch checkpoint: {path}: holds a {type(obj).__name__}, expected a "
+            "state dict (a mapping of parameter names to tensors)"
+        )
+    return dict(obj), str(path)
+
+
+def load_checkpoint(model, source):
+    """Load U²-Net weights into ``model`` strictly, with a readable error when they do not fit.
+
+    Tolerates a ``module.`` key prefix (stripped only from keys that carry it) and
+    missing ``num_batches_tracked`` entries (filled with zeros, as old PyTorch saves lack
+    them). Files are read with ``torch.load(map_location="cpu", weights_only=True)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network from :func:`build_network` (or any module).
+    source : str, os.PathLike or Mapping[str, torch.Tensor]
+        A ``.pth`` file or an already loaded state dict.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself, with the weights loaded (its train/eval mode is unchanged).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` is a path that does not exist.
+    CheckpointError
+        The file is not a PyTorch checkpoint, or its keys or shapes do not match ``model``.
+    """
+    torch = _import_torch()
+    state, where = _read_state_dict(source)
+    state = {(k[len(_MODULE_PREFIX):] if isinstance(k, str) and k.startswith(_MODULE_PREFIX)
+              else k): v for k, v in state.items()}
+    expected = model.state_dict()
+    for key, value in expected.items():
+        if key.endswith("num_batches_tracked") and key not in state:
+            state[key] = torch.zeros_like(value)
+
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: expected {_describe_shape(expected[k].shape)} found "
+        f"{_describe_shape(getattr(state[k], 'shape', ()))}"
+        for k in expected
+        if k in state and tuple(getattr(state[k], "shape", ())) != tuple(expected[k].shape)
+    ]
+    label = getattr(model, "arch_label", type(model).__name__)
+    if missing or unexpected or mismatched:
+        problems = []
+        for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                             ("shape mismatches", mismatched)):
+            if items:
+                shown = "; ".join(map(str, items[:5]))
+                more = f"; ... ({len(items) - 5} more)" if len(items) > 5 else ""
+                problems.append(f"{len(items)} {title}: {shown}{more}")
+        guess = _guess_network(state)
+        hint = f" It looks like a {guess} checkpoint." if guess and guess != label else ""
+        raise CheckpointError(
+            f"{where} is not a checkpoint of {label}: " + " | ".join(problems) + "." + hint
+            + " Pick the checkpoint that belongs to this architecture."
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # e.g. a non-tensor value under a valid key
+        raise CheckpointError(f"{where} could not be loaded into {label}: {exc}") from exc
+    return model
+
+
+# --------------------------------------------------------------------------- runners
+def _check_batch(batch: np.ndarray) -> np.ndarray:
+    if not isinstance(batch, np.ndarray):
+        raise TypeError(f"batch must be a numpy array (N, 3, H, W) float32, got "
+                        f"{type(batch).__name__}")
+    if batch.ndim != 4 or batch.shape[1] != 3:
+        raise ValueError(f"batch must have shape (N, 3, H, W) (normalised NCHW), got "
+                         f"{batch.shape}; transpose an (H, W, 3) image with "
+                         "image.transpose(2, 0, 1)[None]")
+    if not np.issubdtype(batch.dtype, np.floating):
+        raise ValueError(f"batch must be float32 (normalised), got dtype {batch.dtype}")
+    return np.ascontiguousarray(batch, dtype=np.float32)
+
+
+class U2NetRunner(abc.ABC):
+    """One U²-Net inference back-end: normalised batch in, fused map ``d0`` out.
+
+    Attributes
+    ----------
+    arch : str
+        ``"u2net"``, ``"u2netp"`` or ``"u2net_cloth"``.
+    backend : str
+        ``"torch"`` or ``"onnx"``.
+    output_is_logits : bool
+        True for the cloth network (4 class logits), False for the saliency networks
+        (1 sigmoid channel in [0, 1]).
+    """
+
+    arch: str
+    backend: str
+    output_is_logits: bool
+
+    def __init__(self, arch: str):
+        check_choice(arch, ARCHITECTURES, "U²-Net architecture")
+        self.arch = arch
+        self.output_is_logits = not ARCHITECTURES[arch][3]
+        self.out_channels = ARCHITECTURES[arch][2]
+
+    @abc.abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network on a checked ``(N, 3, H, W)`` float32 batch, return d0."""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Run the network.
+
+        Parameters
+        ----------
+        batch : np.ndarray
+            ``(N, 3, H, W)`` float32, already normalised the way the network expects.
+
+        Returns
+        -------
+        np.ndarray
+            ``(N, C, H, W)`` float32 fused map d0: C = 1 sigmoid saliency in [0, 1], or
+            C = 4 class logits for ``u2net_cloth``.
+        """
+        out = self._run(_check_batch(batch))
+        return np.asarray(out, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(arch={self.arch!r}, backend={self.backend!r})"
+
+
+class TorchU2NetRunner(U2NetRunner):
+    """Run a PyTorch U²-Net on CPU under ``torch.inference_mode``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network with loaded weights (put in eval mode here).
+    arch : str
+        Which variant ``model`` is (sets ``output_is_logits``).
+    threads : int, optional
+        torch intra-op threads during a call (restored afterwards); None keeps the default.
+    """
+
+    backend = "torch"
+
+    def __init__(self, model, arch: str, threads: int | None = None):
+        super().__init__(arch)
+        expects_sigmoid = not self.output_is_logits
+        if getattr(model, "apply_sigmoid", expects_sigmoid) != expects_sigmoid:
+            raise ValueError(
+                f"model {getattr(model, 'arch_label', type(model).__name__)} has "
+                f"sigmoid={not expects_sigmoid} but arch {arch!r} expects "
+                f"sigmoid={expects_sigmoid}; build it with build_network({arch!r})"
+            )
+        self.model = model.eval()
+        self.threads = threads
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        torch = _import_torch()
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        try:
+            with torch.inference_mode():
+                d0 = self.model(torch.from_numpy(batch))[0]
+            return d0.numpy()
+        finally:
+            if self.threads:
+                torch.set_num_threads(previous)
+
+
+class OnnxU2NetRunner(U2NetRunner):
+    """Run an exported U²-Net ``.onnx`` model with onnxruntime (CPUExecutionProvider).
+
+    Parameters
+    ----------
+    path_or_session : str, os.PathLike or onnxruntime.InferenceSession
+        The model file, or a session already created.
+    arch : str
+        Which variant the model is; its output 0 must be d0.
+    threads : int, optional
+        onnxruntime intra-op threads (only when a path is given).
+    """
+
+    backend = "onnx"
+
+    def __init__(self, path_or_session, arch: str, threads: int | None = None):
+        super().__init__(arch)
+        if isinstance(path_or_session, (str, os.PathLike)):
+            ort = _import_onnxruntime()
+            path = Path(path_or_session)
+            if not path.is_file():
+                raise FileNotFoundError(f"U²-Net ONNX model not found: {path}")
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = int(threads)
+            try:
+                session = ort.InferenceSession(str(path), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise CheckpointError(f"not an ONNX model: {path}: {exc}") from exc
+        else:
+            session = path_or_session
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+def load_runner(arch: str, path, threads: int | None = None) -> U2NetRunner:
+    """Open a U²-Net model file with the back-end its suffix names.
+
+    Parameters
+    ----------
+    arch : {"u2net", "u2netp", "u2net_cloth"}
+        Which network the file holds.
+    path : str or os.PathLike
+        ``.pth``/``.pt`` (PyTorch state dict) or ``.onnx``.
+    threads : int, optional
+        Intra-op threads for the back-end.
+
+    Returns
+    -------
+    U2NetRunner
+        Callable: ``(N, 3, H, W) float32`` -> d0 ``(N, C, H, W) float32``.
+    """
+    check_choice(arch, ARCHITECTURES, "U²-Net architecture")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TORCH_SUFFIXES:
+        model = load_checkpoint(build_network(arch), path)
+        return TorchU2NetRunner(model, arch, threads=threads)
+    if suffix in ONNX_SUFFIXES:
+        return OnnxU2NetRunner(path, arch, threads=threads)
+    raise ValueError(
+        f"cannot tell the back-end of {path.name!r} from its suffix {suffix!r}; valid "
+        f"suffixes: {', '.join(TORCH_SUFFIXES + ONNX_SUFFIXES)} (PyTorch state dict or ONNX)"
+    )
+
+
+def export_onnx(model, path, size: tuple[int, int] = (320, 320), dynamic: bool = True,
+                opset: int = 17) -> Path:
+    """Export a U²-Net to ONNX (all seven outputs, d0 first), written atomically.
+
+    Uses the TorchScript-based exporter (``dynamo=False``), which needs no extra package.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (put in eval mode here).
+    path : str or os.PathLike
+        Destination ``.onnx`` file; parent folders are created.
+    size : (int, int)
+        ``(H, W)`` of the example input used for tracing.
+    dynamic : bool
+        Leave batch, height and width free in the graph (else fixed to ``(1, 3, H, W)``).
+    opset : int
+        ONNX opset version.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    torch = _import_torch()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = (int(s) for s in size)
+    in_ch = getattr(model, "in_ch", 3)
+    example = torch.zeros(1, in_ch, height, width)
+    axes = {"input": {0: "batch", 2: "height", 3: "width"}}
+    axes.update({name: {0: "batch", 2: "height", 3: "width"} for name in OUTPUT_NAMES})
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # legacy exporter notice
+            torch.onnx.export(model.eval(), (example,), tmp, dynamo=False,
+                              input_names=["input"], output_names=list(OUTPUT_NAMES),
+                              opset_version=opset, dynamic_axes=axes if dynamic else None)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

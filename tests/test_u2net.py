@@ -1,0 +1,337 @@
+"""U²-Net re-implementation: layout, numerics against upstream references, loading, ONNX.
+
+Reference data (manifests, seeded weights, upstream outputs) lives in
+``../shared/fixtures/u2net`` beside the checkout; see its README for how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import u2net
+
+torch = pytest.importorskip("torch")
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "u2net"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MANIFESTS = {
+    "u2net": "manifest_u2net_3_1.json",
+    "u2netp": "manifest_u2netp_3_1.json",
+    "u2net_cloth": "manifest_u2net_3_4.json",
+}
+# Sigmoid outputs and U2NETP logits: atol 1e-5 still catches a wrong BatchNorm eps (9.8e-5).
+SIGMOID_TOL = {"atol": 1e-5, "rtol": 1e-4}
+
+
+def fixture_path(name: str) -> Path:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"U²-Net reference fixture {path} not available (../shared is absent)")
+    return path
+
+
+def load_npy(name: str) -> np.ndarray:
+    return np.load(fixture_path(name))
+
+
+def load_manifest(arch: str) -> dict:
+    return json.loads(fixture_path(MANIFESTS[arch]).read_text())
+
+
+@pytest.fixture(autouse=True, scope="module")
+def two_threads():
+    # The references were made with 2 intra-op threads; pin it for reproducible sums.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def u2netp_state() -> dict:
+    return torch.load(fixture_path("u2netp_random_state.pth"), map_location="cpu",
+                      weights_only=True)
+
+
+@pytest.fixture
+def u2netp_model(u2netp_state):
+    return u2net.load_checkpoint(u2net.build_network("u2netp"), u2netp_state)
+
+
+def run_all(model, array: np.ndarray) -> np.ndarray:
+    """All seven outputs stacked: (7, N, C, H, W)."""
+    with torch.inference_mode():
+        return torch.stack(model(torch.from_numpy(array))).numpy()
+
+
+def recipe_state_dict(manifest: dict, seed: int) -> dict:
+    """Rebuild the README's "recipe" weights from the manifest with numpy's RandomState."""
+    rs = np.random.RandomState(seed)
+    state = {}
+    for key, shape in manifest["entries"]:
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.zeros((), dtype=torch.int64)
+            continue
+        if len(shape) == 4:
+            value = rs.standard_normal(shape) * np.sqrt(1.0 / (shape[1] * shape[2] * shape[3]))
+        elif key.endswith("running_var"):
+            value = rs.uniform(0.5, 2.0, shape)
+        elif ".bn_s1." in key and key.endswith(".weight"):
+            value = rs.uniform(0.5, 1.5, shape)
+        else:
+            value = rs.uniform(-0.5, 0.5, shape)
+        state[key] = torch.from_numpy(np.asarray(value, dtype=np.float32))
+    return state
+
+
+# --------------------------------------------------------------------------- layout
+@pytest.mark.needs_shared
+@pytest.mark.parametrize("arch", sorted(MANIFESTS))
+def test_state_dict_layout_matches_manifest(arch):
+    manifest = load_manifest(arch)
+    model = u2net.build_network(arch)
+    layout = [[key, list(value.shape)] for key, value in model.state_dict().items()]
+    assert len(layout) == manifest["num_state_dict_entries"] == 798
+    assert layout == manifest["entries"]  # keys, order and shapes
+    assert u2net.count_parameters(model) == manifest["param_count"]
+    assert sum(1 for _ in model.parameters()) == manifest["num_parameter_tensors"]
+    assert sum(v.numel() for v in model.state_dict().values()) == manifest[
+        "state_dict_numel_total"]
+
+
+def test_build_network_rejects_unknown_arch():
+    with pytest.raises(ValueError, match=r"unknown U²-Net architecture 'u2net_human'.*"
+                                         r"'u2net', 'u2netp', 'u2net_cloth'"):
+        u2net.build_network("u2net_human")
+
+
+def test_build_network_is_in_eval_mode_and_outputs_seven_maps():
+    torch.manual_seed(0)
+    model = u2net.build_network("u2netp")
+    assert not model.training
+    outputs = run_all(model, np.zeros((2, 3, 21, 30), np.float32))
+    assert outputs.shape == (7, 2, 1, 21, 30)
+    assert outputs.min() >= 0.0 and outputs.max() <= 1.0
+
+
+def test_import_does_not_load_torch():
+    code = "import sys, helpers, helpers.u2net; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
+
+
+# --------------------------------------------------------------------------- numerics
+@pytest.mark.needs_shared
+def test_u2netp_reproduces_upstream_outputs(u2netp_model):
+    outputs = run_all(u2netp_model, load_npy("u2netp_input.npy"))
+    np.testing.assert_allclose(outputs, load_npy("u2netp_outputs.npy"), **SIGMOID_TOL)
+
+
+@pytest.mark.needs_shared
+def test_u2netp_logits_without_sigmoid(u2netp_state):
+    model = u2net.U2NETP(3, 1, sigmoid=False).eval()
+    u2net.load_checkpoint(model, u2netp_state)
+    logits = run_all(model, load_npy("u2netp_input.npy"))
+    np.testing.assert_allclose(logits, load_npy("u2netp_logits.npy"), **SIGMOID_TOL)
+
+
+@pytest.mark.needs_shared
+def test_u2netp_odd_size_uses_ceil_mode_pooling(u2netp_model):
+    # 37x53 pools to 19x27, 10x14, ...: floor pooling would differ by ~0.1.
+    outputs = run_all(u2netp_model, load_npy("u2netp_input_odd.npy"))
+    np.testing.assert_allclose(outputs, load_npy("u2netp_outputs_odd.npy"), **SIGMOID_TOL)
+
+
+@pytest.mark.needs_shared
+def test_u2net_saliency_recipe_weights_match_upstream():
+    model = u2net.build_network("u2net")
+    state = recipe_state_dict(load_manifest("u2net"), seed=31)
+    u2net.load_checkpoint(model, state)
+    del state
+    outputs = run_all(model, load_npy("u2netp_input.npy"))
+    del model
+    np.testing.assert_allclose(outputs, load_npy("u2net_3_1_recipe_outputs.npy"), **SIGMOID_TOL)
+
+
+@pytest.mark.needs_shared
+def test_u2net_cloth_recipe_weights_match_upstream_logits():
+    model = u2net.build_network("u2net_cloth")
+    state = recipe_state_dict(load_manifest("u2net_cloth"), seed=34)
+    u2net.load_checkpoint(model, state)
+    del state
+    logits = run_all(model, load_npy("u2net_cloth_input.npy"))
+    del model
+    np.testing.assert_allclose(logits, load_npy("u2net_3_4_recipe_outputs.npy"), atol=1e-4,
+                               rtol=0)
+    classes = logits[0, 0].argmax(axis=0)
+    np.testing.assert_array_equal(np.bincount(classes.ravel(), minlength=4),
+                                  [1226, 386, 2484, 0])
+
+
+# --------------------------------------------------------------------------- loading
+@pytest.mark.needs_shared
+def test_load_checkpoint_strips_module_prefix(u2netp_state, u2netp_model):
+    prefixed = {f"module.{key}": value for key, value in u2netp_state.items()}
+    model = u2net.load_checkpoint(u2net.build_network("u2netp"), prefixed)
+    x = load_npy("u2netp_input_odd.npy")
+    np.testing.assert_array_equal(run_all(model, x), run_all(u2netp_model, x))
+
+
+@pytest.mark.needs_shared
+def test_load_checkpoint_does_not_strip_keys_without_prefix(u2netp_state, tmp_path):
+    # Upstream dropped 7 characters from every key; unprefixed files must load as they are.
+    path = tmp_path / "plain.pth"
+    torch.save(dict(u2netp_state), path)
+    model = u2net.load_checkpoint(u2net.build_network("u2netp"), path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, u2netp_state[key], rtol=0, atol=0)
+
+
+@pytest.mark.needs_shared
+def test_load_checkpoint_tolerates_missing_num_batches_tracked(u2netp_state):
+    old_style = {k: v for k, v in u2netp_state.items() if not k.endswith("num_batches_tracked")}
+    assert len(old_style) == 798 - 112
+    model = u2net.load_checkpoint(u2net.build_network("u2netp"), old_style)
+    outputs = run_all(model, load_npy("u2netp_input.npy"))
+    np.testing.assert_allclose(outputs, load_npy("u2netp_outputs.npy"), **SIGMOID_TOL)
+    assert int(model.state_dict()["stage1.rebnconvin.bn_s1.num_batches_tracked"]) == 0
+
+
+@pytest.mark.needs_shared
+def test_u2netp_weights_into_u2net_raise_checkpoint_error(u2netp_state):
+    with pytest.raises(u2net.CheckpointError) as info:
+        u2net.load_checkpoint(u2net.build_network("u2net"), u2netp_state)
+    message = str(info.value)
+    assert "not a checkpoint of U2NET(in_ch=3, out_ch=1)" in message
+    assert ("stage1.rebnconv1.conv_s1.weight: expected [32, 64, 3, 3] found [16, 64, 3, 3]"
+            in message)
+    assert "It looks like a U2NETP(in_ch=3, out_ch=1) checkpoint" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_saliency_weights_into_cloth_network_raise_checkpoint_error():
+    torch.manual_seed(0)
+    saliency_state = u2net.build_network("u2net").state_dict()
+    cloth = u2net.build_network("u2net_cloth")
+    with pytest.raises(u2net.CheckpointError,
+                       match=r"not a checkpoint of U2NET\(in_ch=3, out_ch=4\).*"
+                             r"14 shape mismatches: side1\.weight: expected \[4, 64, 3, 3\] "
+                             r"found \[1, 64, 3, 3\].*looks like a "
+                             r"U2NET\(in_ch=3, out_ch=1\)"):
+        u2net.load_checkpoint(cloth, saliency_state)
+
+
+def test_missing_and_unexpected_keys_are_listed():
+    torch.manual_seed(0)
+    state = dict(u2net.build_network("u2netp").state_dict())
+    state.pop("outconv.bias")
+    state["extra.weight"] = torch.zeros(3)
+    with pytest.raises(u2net.CheckpointError,
+                       match=r"1 missing keys: outconv\.bias \| 1 unexpected keys: extra\.weight"):
+        u2net.load_checkpoint(u2net.build_network("u2netp"), state)
+
+
+def test_random_bytes_file_raises_checkpoint_error(tmp_path):
+    path = tmp_path / "weights.pth"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(u2net.CheckpointError, match=r"not a PyTorch checkpoint: .*weights\.pth: "):
+        u2net.load_checkpoint(u2net.build_network("u2netp"), path)
+
+
+@pytest.mark.needs_shared
+def test_truncated_checkpoint_raises_checkpoint_error(tmp_path):
+    data = fixture_path("u2netp_random_state.pth").read_bytes()
+    path = tmp_path / "truncated.pth"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(u2net.CheckpointError, match=r"not a PyTorch checkpoint: .*truncated\.pth"):
+        u2net.load_checkpoint(u2net.build_network("u2netp"), path)
+
+
+def test_checkpoint_that_is_not_a_state_dict(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save([torch.zeros(2)], path)
+    with pytest.raises(u2net.CheckpointError, match=r"holds a list, expected a state dict"):
+        u2net.load_checkpoint(u2net.build_network("u2netp"), path)
+
+
+def test_missing_checkpoint_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .*nothing\.pth"):
+        u2net.load_checkpoint(u2net.build_network("u2netp"), tmp_path / "nothing.pth")
+
+
+# --------------------------------------------------------------------------- runners, ONNX
+@pytest.fixture(scope="module")
+def seeded_u2netp():
+    torch.manual_seed(7)
+    model = u2net.build_network("u2netp")
+    # Perturb BatchNorm statistics so the eval-mode normalisation really matters.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def onnx_path(seeded_u2netp, tmp_path_factory):
+    return u2net.export_onnx(seeded_u2netp, tmp_path_factory.mktemp("onnx") / "u2netp.onnx",
+                             size=(64, 96))
+
+
+def test_onnx_runner_matches_torch_runner(seeded_u2netp, onnx_path):
+    pytest.importorskip("onnxruntime")
+    assert onnx_path.is_file() and not list(onnx_path.parent.glob("*.tmp"))
+    onnx_runner = u2net.OnnxU2NetRunner(onnx_path, "u2netp")
+    torch_runner = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp", threads=2)
+    assert (onnx_runner.backend, torch_runner.backend) == ("onnx", "torch")
+    assert onnx_runner.output_is_logits is False and torch_runner.output_is_logits is False
+    # An odd size and a batch of 2 also check the graph's dynamic axes and ceil pooling.
+    for shape in [(1, 3, 64, 96), (2, 3, 37, 53)]:
+        batch = np.random.default_rng(1).random(shape, dtype=np.float32)
+        expected = torch_runner(batch)
+        assert expected.shape == (shape[0], 1, *shape[2:]) and expected.dtype == np.float32
+        np.testing.assert_allclose(onnx_runner(batch), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_load_runner_dispatches_by_suffix(onnx_path):
+    pytest.importorskip("onnxruntime")
+    runner = u2net.load_runner("u2netp", onnx_path)
+    assert isinstance(runner, u2net.OnnxU2NetRunner) and runner.arch == "u2netp"
+
+
+@pytest.mark.needs_shared
+def test_load_runner_torch_reproduces_fixture_d0():
+    runner = u2net.load_runner("u2netp", fixture_path("u2netp_random_state.pth"))
+    assert isinstance(runner, u2net.TorchU2NetRunner) and runner.backend == "torch"
+    d0 = runner(load_npy("u2netp_input.npy"))
+    np.testing.assert_allclose(d0, load_npy("u2netp_outputs.npy")[0], **SIGMOID_TOL)
+
+
+def test_load_runner_rejects_unknown_suffix(tmp_path):
+    with pytest.raises(ValueError, match=r"suffix '\.bin'.*\.pth, \.pt, \.onnx"):
+        u2net.load_runner("u2netp", tmp_path / "weights.bin")
+    with pytest.raises(ValueError, match=r"valid values: 'u2net', 'u2netp', 'u2net_cloth'"):
+        u2net.load_runner("basnet", tmp_path / "weights.pth")
+
+
+def test_cloth_runner_returns_four_logit_channels():
+    torch.manual_seed(0)
+    runner = u2net.TorchU2NetRunner(u2net.build_network("u2net_cloth"), "u2net_cloth")
+    assert runner.output_is_logits is True
+    logits = runner(np.zeros((1, 3, 16, 16), np.float32))
+    assert logits.shape == (1, 4, 16, 16) and logits.dtype == np.float32
+
+
+def test_runner_rejects_mismatched_model_and_bad_batch(seeded_u2netp):
+    with pytest.raises(ValueError, match=r"expects sigmoid=False"):
+        u2net.TorchU2NetRunner(seeded_u2netp, "u2net_cloth")
+    runner = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp")
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\).*got \(16, 16, 3\)"):
+        runner(np.zeros((16, 16, 3), np.float32))
+    with pytest.raises(ValueError, match=r"float32.*uint8"):
+        runner(np.zeros((1, 3, 16, 16), np.uint8))
