@@ -1,0 +1,218 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from helpers import weights
+from helpers.images import fit_to_cap, sample_content, sample_style
+from helpers.pipeline import (
+    Pipeline,
+    array_digest,
+    resolve_backend,
+)
+
+
+@pytest.fixture(scope="module")
+def content():
+    image, _ = fit_to_cap(sample_content("astronaut"), 128)
+    return image
+
+
+@pytest.fixture(scope="module")
+def style():
+    return sample_style("stripes")
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))
+    return tmp_path / "weights"
+
+
+def _offline(**kwargs):
+    return Pipeline(segmentation="grabcut", saliency="guided", max_side=128, notify=None,
+                    **kwargs)
+
+
+class FakeClothRunner:
+    """Stands in for the U²-Net cloth parser: upper half class 1, lower half class 2."""
+
+    arch = "u2net_cloth"
+    backend = "fake"
+    output_is_logits = True
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        _, _, height, width = batch.shape
+        logits = np.full((1, 4, height, width), -5.0, np.float32)
+        logits[0, 1, : height // 2] = 5.0
+        logits[0, 2, height // 2:] = 5.0
+        return logits
+
+
+def test_auto_falls_back_to_offline_defaults_saying_so_in_one_line(empty_cache):
+    lines = []
+    assert resolve_backend("segmentation", "auto", notify=lines.append) == "grabcut"
+    assert resolve_backend("saliency", "auto", notify=lines.append) == "guided"
+    assert len(lines) == 2
+    assert all("\n" not in line and str(empty_cache) in line for line in lines)
+    assert "offline default 'grabcut'" in lines[0]
+
+
+def test_auto_without_offline_fallback_raises_with_the_download_facts(empty_cache):
+    with pytest.raises(weights.WeightsUnavailableError, match="cloth_segm_u2net_latest.pth"):
+        resolve_backend("segmentation", "auto", allow_offline=False, notify=None)
+
+
+def test_auto_prefers_installed_weights(empty_cache, monkeypatch):
+    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=None)
+    monkeypatch.setitem(weights.REGISTRY, "u2netp_onnx", spec)
+    empty_cache.mkdir(parents=True)
+    (empty_cache / spec.filename).write_bytes(b"\x08\x01" * 64)
+    assert resolve_backend("saliency", "auto", notify=None) == "u2netp_onnx"
+
+
+def test_unknown_backends_list_valid_names():
+    with pytest.raises(ValueError, match="unknown segmentation backend 'sam'; valid values: 'auto'"):
+        Pipeline(segmentation="sam", notify=None)
+    with pytest.raises(ValueError, match="unknown stylization backend 'gatys'"):
+        Pipeline(segmentation="grabcut", saliency="guided", stylization="gatys", notify=None)
+    with pytest.raises(ValueError, match="max_side must be at least 64"):
+        Pipeline(segmentation="grabcut", saliency="guided", max_side=10, notify=None)
+
+
+def test_offline_run_records_backends_and_keeps_content_outside(content, style):
+    pipe = _offline()
+    result = pipe.run(content, style, method="saliency")
+    assert result.backends == {"segmentation": "grabcut", "saliency": "guided",
+                               "stylization": "magenta_onnx"}
+    assert result.output.shape == content.shape and result.output.dtype == np.uint8
+    assert result.labels is None
+    assert 0.05 < result.mask.mean() < 0.9
+    outside = result.alpha == 0
+    np.testing.assert_array_equal(result.output[outside], content[outside])
+    inside = result.alpha == 1
+    np.testing.assert_array_equal(result.output[inside], result.stylized[inside])
+    assert {"segmentation", "stylization", "matte", "blend"} <= set(result.timings)
+
+
+def test_changing_only_blending_reruns_only_the_blend(content, style, monkeypatch):
+    pipe = _offline()
+    first = pipe.run(content, style, method="saliency")
+    import helpers.segment as segment
+    import helpers.stylize as stylize
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an expensive stage ran again")
+
+    monkeypatch.setattr(segment, "interactive_mask", forbidden)
+    monkeypatch.setattr(stylize, "load_stylizer", forbidden)
+    second = pipe.run(content, style, method="feather", softness=3.0)
+    assert set(second.timings) == {"blend"}
+    assert not np.array_equal(first.output, second.output)
+    softer = pipe.blend(first.stylized, first.mask, "feather", softness=6.0)
+    assert not np.array_equal(softer, second.output)
+
+
+def test_style_parameters_rerun_stylization_only(content, style):
+    pipe = _offline()
+    pipe.run(content, style)
+    result = pipe.run(content, style, strength=0.5)
+    assert set(result.timings) == {"stylization", "blend"}
+
+
+def test_run_is_deterministic(content, style):
+    first = _offline().run(content, style).output
+    second = _offline().run(content, style).output
+    np.testing.assert_array_equal(first, second)
+
+
+def test_offline_clicks_change_the_region(content, style):
+    pipe = _offline()
+    pipe.set_content(content)
+    automatic = pipe.region_mask()
+    height, width = content.shape[:2]
+    carved = pipe.region_mask(positive=[(width // 3, int(height * 0.8))],
+                              negative=[(width // 2, int(height * 0.75))])
+    assert not np.array_equal(automatic, carved)
+
+
+def test_offline_segmentation_has_no_classes(content):
+    pipe = _offline()
+    pipe.set_content(content)
+    with pytest.raises(RuntimeError, match="offline 'grabcut' backend segments from clicks"):
+        pipe.parsing()
+    with pytest.raises(ValueError, match="pass its mask"):
+        pipe.saliency_map()
+
+
+def test_no_content_yet_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"call pipeline.set_content\(image\) first"):
+        _ = _offline().content
+
+
+def test_pretrained_segmentation_chooses_classes(content, style):
+    pipe = Pipeline(segmentation="u2net_cloth", saliency="guided", max_side=128, notify=None)
+    runner = FakeClothRunner()
+    pipe._runners["u2net_cloth"] = runner
+    result = pipe.run(content, style, region="lower_body", method="hard")
+    height = content.shape[0]
+    assert result.labels is not None and set(np.unique(result.labels)) == {1, 2}
+    assert result.mask[: height // 2].sum() == 0 and result.mask[height // 2 + 1:].all()
+    # Another garment reuses the cached parsing.
+    pipe.run(content, style, region="upper_body")
+    assert runner.calls == 1
+    with pytest.raises(ValueError, match="full_body"):
+        pipe.region_mask("full_body")
+
+
+def test_pretrained_saliency_loads_registered_weights(content, style, empty_cache, monkeypatch):
+    """The real path: registry -> cache -> load_runner -> U2NETP -> u2net_saliency."""
+    torch = pytest.importorskip("torch")
+    from helpers.u2net import build_network
+
+    spec = dataclasses.replace(weights.REGISTRY["u2netp"], md5=None, size_bytes=None)
+    monkeypatch.setitem(weights.REGISTRY, "u2netp", spec)
+    empty_cache.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(build_network("u2netp").state_dict(), empty_cache / spec.filename)
+    pipe = Pipeline(segmentation="grabcut", saliency="auto", max_side=128, notify=None)
+    assert pipe.backends["saliency"] == "u2netp"
+    result = pipe.run(content, style, method="saliency")
+    assert result.saliency.shape == content.shape[:2]
+    # Min-max normalised at 320 x 320, then resized to the photo: spans most of [0, 1].
+    assert 0.0 <= result.saliency.min() < 0.1 and 0.9 < result.saliency.max() <= 1.0
+    # U²-Net saliency is a property of the photo, not of the region: computed once.
+    again = pipe.saliency_map(np.zeros(content.shape[:2], np.float32))
+    assert again is result.saliency
+
+
+def test_several_garments_each_with_its_own_style(content):
+    pipe = Pipeline(segmentation="u2net_cloth", saliency="guided", max_side=128, notify=None)
+    pipe._runners["u2net_cloth"] = FakeClothRunner()
+    red = np.zeros((64, 64, 3), np.uint8)
+    red[..., 0] = 255
+    blue = np.zeros((64, 64, 3), np.uint8)
+    blue[..., 2] = 255
+    out = pipe.run_garments(content, [
+        {"region": "upper_body", "style": red, "method": "hard"},
+        {"region": "lower_body", "style": blue, "method": "hard"},
+    ])
+    height = content.shape[0]
+    upper = pipe.stylized(red)
+    lower = pipe.stylized(blue)
+    np.testing.assert_array_equal(out[: height // 2], upper[: height // 2])
+    np.testing.assert_array_equal(out[height // 2 + 1:], lower[height // 2 + 1:])
+
+
+def test_array_digest_tells_arrays_apart():
+    a = np.zeros((2, 3), np.uint8)
+    assert array_digest(a) == array_digest(a.copy())
+    assert array_digest(a) != array_digest(a.reshape(3, 2))
+    assert array_digest(a) != array_digest(a.astype(np.float32))
+    b = a.copy()
+    b[0, 0] = 1
+    assert array_digest(a) != array_digest(b)
