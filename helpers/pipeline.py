@@ -32,7 +32,13 @@ from typing import Any
 import numpy as np
 
 from helpers import weights as weights_module
-from helpers._checks import check_choice, check_image, check_map
+from helpers._checks import (
+    check_choice,
+    check_image,
+    check_map,
+    check_positive,
+    check_unit_interval,
+)
 from helpers.blend import BLEND_METHODS, GarmentLayer, blend_alpha, blend_layers, composite
 
 #: Segmentation back-ends: pretrained (by weight name) and the offline default.
@@ -423,16 +429,18 @@ class Pipeline:
         (H, W, 3) uint8
         """
         start = time.perf_counter()
-        alpha = self.alpha(mask, method, softness=softness)
+        out = self._composite(stylized, self.alpha(mask, method, softness=softness))
+        self.timings["blend"] = time.perf_counter() - start
+        return out
+
+    def _composite(self, stylized: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         if not alpha.any():
             import warnings
 
             warnings.warn("the chosen region is empty: the content is returned unchanged; "
                           "pick another garment or add a positive click inside it",
-                          stacklevel=2)
-        out = composite(self.content, stylized, alpha)
-        self.timings["blend"] = time.perf_counter() - start
-        return out
+                          stacklevel=3)
+        return composite(self.content, stylized, alpha)
 
     # ------------------------------------------------------------------ one call
     def run(self, content: np.ndarray, style: np.ndarray, *, region: Any = "upper_body",
@@ -456,16 +464,22 @@ class Pipeline:
         -------
         PipelineResult
         """
+        # Check every parameter before any expensive stage runs.
         check_choice(method, BLEND_METHODS, "blend method")
+        check_unit_interval(strength, "strength")
+        check_positive(stroke_scale, "stroke_scale")
+        if softness is not None and not (np.isfinite(softness) and softness >= 0):
+            raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
+        check_image(style, "style")
         self.set_content(content)
         self.timings = {}
         mask = self.region_mask(region, positive=positive, negative=negative)
         stylized = self.stylized(style, strength=strength, stroke_scale=stroke_scale,
                                  preserve_colors=preserve_colors)
         saliency = self.saliency_map(mask)
-        alpha = self.alpha(mask, method, softness=softness)
         start = time.perf_counter()
-        output = composite(self.content, stylized, alpha)
+        alpha = self.alpha(mask, method, softness=softness)
+        output = self._composite(stylized, alpha)
         self.timings["blend"] = time.perf_counter() - start
         labels = self.parsing().labels if self.pretrained_segmentation else None
         return PipelineResult(content=self.content, stylized=stylized, output=output, mask=mask,
