@@ -676,8 +676,13 @@ def _disc(shape_hw: Sequence[int], xy: Sequence[float], radius: float) -> np.nda
     return (cols - xy[0]) ** 2 + (rows - xy[1]) ** 2 <= radius ** 2
 
 
-def _fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
-    """Fill background islands that do not touch the border and are small."""
+def _fill_small_holes(mask: np.ndarray, max_area: int,
+                      protected: np.ndarray | None = None) -> np.ndarray:
+    """Fill background islands that do not touch the border and are small.
+
+    Islands holding a ``protected`` pixel (a negative click's seed) stay holes: the
+    user asked for them.
+    """
     cv2 = _cv2()
     count, comp, stats, _ = cv2.connectedComponentsWithStats(
         (~mask).astype(np.uint8), connectivity=4)
@@ -685,6 +690,8 @@ def _fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
     x, y, w, h, area = (stats[:, i] for i in range(5))
     touches = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
     fill = (~touches) & (area <= max_area)
+    if protected is not None and protected.any():
+        fill &= np.bincount(comp[protected], minlength=count) == 0
     fill[0] = False  # component 0 is the mask itself
     return mask | fill[comp]
 
@@ -711,8 +718,10 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
         seeds[_disc(shape, chest, _CHEST_RADIUS * (fx1 - fx0))] = cv2.GC_FGD
     for xy in positive:
         seeds[_disc(shape, xy, radius)] = cv2.GC_FGD
+    negative_seeds = np.zeros(shape, bool)
     for xy in negative:  # drawn last: a negative click wins over a positive one
-        seeds[_disc(shape, xy, radius)] = cv2.GC_BGD
+        negative_seeds |= _disc(shape, xy, radius)
+    seeds[negative_seeds] = cv2.GC_BGD
     is_fg = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
     if not is_fg.any():
         raise ValueError("nothing to segment: the box and positive clicks leave no "
@@ -743,7 +752,8 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
         sizes[0] = 0
         keep[int(np.argmax(sizes))] = True
     mask = keep[comp]
-    return _fill_small_holes(mask, max_area=int(0.01 * height * width))
+    return _fill_small_holes(mask, max_area=int(0.01 * height * width),
+                             protected=negative_seeds)
 
 
 def _check_clicks(clicks: Iterable[Sequence[float]],

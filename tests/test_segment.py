@@ -325,6 +325,15 @@ def test_interactive_mask_on_synthetic_garment_is_deterministic():
     assert carved[100, 60] == 0.0 and carved[75, 85] == 1.0
 
 
+def test_a_negative_click_inside_the_garment_leaves_a_hole():
+    # The hole-filling clean-up must not undo a negative click away from the edge.
+    image, garment = _synthetic_garment()
+    holed = interactive_mask(image, positive=[(85, 95)], negative=[(85, 60)],
+                             box=(30, 20, 140, 118), click_radius=6)
+    assert holed[60, 85] == 0.0 and holed[95, 85] == 1.0
+    assert holed[54:67, 79:92].sum() < 13 * 13 / 2
+
+
 def test_interactive_mask_keeps_only_clicked_component():
     image, garment = _synthetic_garment()
     image[5:25, 5:25] = (205, 40, 40)  # a second red patch, disconnected
