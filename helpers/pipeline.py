@@ -218,6 +218,8 @@ class Pipeline:
         self._matte = _LRU(4)
         self._stylized = _LRU(6)
         self._offline_masks = _LRU(8)
+        self._segmenter = None
+        self._segmenter_key: tuple | None = None
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ set-up
@@ -316,15 +318,27 @@ class Pipeline:
 
             parsing = self.parsing()
             return select_region(parsing.labels, choice, probabilities=parsing.probabilities)
-        from helpers.segment import interactive_mask
-
         key = (self._content_key, tuple(map(tuple, positive)), tuple(map(tuple, negative)),
                None if box is None else tuple(box))
         return self._offline_masks.get(
-            key,
-            self._timed("segmentation", lambda: interactive_mask(
-                self.content, positive=positive, negative=negative, box=box)),
-        )
+            key, self._timed("segmentation", lambda: self._grabcut(positive, negative, box)))
+
+    def _grabcut(self, positive: Sequence[Click], negative: Sequence[Click],
+                 box: Sequence[int] | None) -> np.ndarray:
+        from helpers.segment import OfflineSegmenter
+
+        # One segmenter per content and box: the face detection behind the automatic
+        # start runs once, however many click sets follow.
+        key = (self._content_key, None if box is None else tuple(box))
+        if self._segmenter_key != key:
+            self._segmenter = OfflineSegmenter(self.content, box)
+            self._segmenter_key = key
+        self._segmenter.reset()
+        for x, y in positive:
+            self._segmenter.add_click(x, y, positive=True)
+        for x, y in negative:
+            self._segmenter.add_click(x, y, positive=False)
+        return self._segmenter.mask
 
     def saliency_map(self, mask: np.ndarray | None = None) -> np.ndarray:
         """The saliency map M, cached.

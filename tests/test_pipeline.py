@@ -108,7 +108,7 @@ def test_changing_only_blending_reruns_only_the_blend(content, style, monkeypatc
     def forbidden(*args, **kwargs):
         raise AssertionError("an expensive stage ran again")
 
-    monkeypatch.setattr(segment, "interactive_mask", forbidden)
+    monkeypatch.setattr(segment, "_grabcut_work", forbidden)
     monkeypatch.setattr(stylize, "load_stylizer", forbidden)
     second = pipe.run(content, style, method="feather", softness=3.0)
     assert set(second.timings) == {"blend"}
@@ -138,6 +138,24 @@ def test_offline_clicks_change_the_region(content, style):
     carved = pipe.region_mask(positive=[(width // 3, int(height * 0.8))],
                               negative=[(width // 2, int(height * 0.75))])
     assert not np.array_equal(automatic, carved)
+
+
+def test_offline_masks_equal_interactive_mask_and_detect_the_face_once(content, monkeypatch):
+    import helpers.segment as segment
+
+    pipe = _offline()
+    pipe.set_content(content)
+    height, width = content.shape[:2]
+    clicks = {"positive": [(width // 2, int(height * 0.8))],
+              "negative": [(width // 2, height // 8)]}
+    calls = []
+    detect = segment._auto_box_work
+    monkeypatch.setattr(segment, "_auto_box_work", lambda work: calls.append(1) or detect(work))
+    automatic = pipe.region_mask()
+    clicked = pipe.region_mask(**clicks)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(automatic, segment.interactive_mask(content))
+    np.testing.assert_array_equal(clicked, segment.interactive_mask(content, **clicks))
 
 
 def test_offline_segmentation_has_no_classes(content):
