@@ -1,0 +1,454 @@
+"""The main command: run every notebook on the sample images, and restyle your own photos.
+
+::
+
+    python -m helpers.run                         # every notebook -> results/
+    python -m helpers.run --quick                 # the same at 256 px (what the tests use)
+    python -m helpers.run --content photos/ --style tartan --no-notebooks
+
+What it writes under the output directory (``results/`` by default):
+
+* ``notebooks/<name>.ipynb`` — each notebook executed with papermill (with its outputs),
+  ``notebooks/<name>.log`` — what its kernel wrote to stderr;
+* ``<stage>/`` — each notebook's outputs (images, maps, a ``metrics.json``), and
+  ``figures/`` — the paper's figures (from ``06_paper_figures``);
+* ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled;
+* ``metrics.json`` — the back-end of each stage, the timings, and every failure.
+
+Exit status: 0 when everything succeeded, 1 when a notebook or a photo failed (the
+others still ran), 2 for a usage error or an unusable output directory (nothing is
+computed then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers import RESULTS_DIR
+from helpers.blend import BLEND_METHODS
+from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
+from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+#: ``--quick`` processing size cap.
+QUICK_MAX_SIDE = 256
+#: File suffixes taken from a ``--content`` folder (a single file is always tried).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: ``--garment`` values besides the cloth classes; "auto" is the upper body.
+GARMENT_CHOICES = ("auto", "upper_body", "lower_body", "full_body", "outfit")
+DEFAULT_STYLE = "tartan"
+DEFAULT_METHOD = "saliency"
+
+
+class UsageError(Exception):
+    """A problem with the command line found before any work (exit status 2)."""
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook."""
+
+    notebook: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+    executed: str | None = None
+    log: str | None = None
+    backends: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m helpers.run`` (see ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.run",
+        description=(
+            "Run every notebook with papermill on the sample images, writing executed "
+            "notebooks, stage outputs, the paper's figures and a metrics.json with the "
+            "back-end of each stage and the timings; with --content, also restyle your own "
+            "photos. Without pretrained weights every stage uses its offline default "
+            "(grabcut / guided / magenta_onnx)."),
+        epilog=(
+            "Writes under the output directory: notebooks/ (executed notebooks and their "
+            "kernel logs), one folder per stage, figures/, photos/ (with --content) and "
+            "metrics.json. Exit status: 0 all succeeded, 1 a notebook or photo failed "
+            "(the rest still ran), 2 usage error or unwritable output directory."),
+    )
+    parser.add_argument(
+        "--content", metavar="PATH",
+        help="your photo, or a folder of photos (each processed in turn); outputs go to "
+             "<output>/photos/<stem>_<style>.png. A file that fails (e.g. corrupt) is "
+             "reported and the others go on")
+    parser.add_argument(
+        "--style", metavar="PATH_OR_NAME",
+        help=f"style image: a path or a sample name (tartan, houndstooth, stripes, "
+             f"polka_dots, brick, gravel, hubble_deep_field); default {DEFAULT_STYLE!r} for "
+             "photos, each notebook's own otherwise")
+    parser.add_argument(
+        "--garment", default="auto", choices=GARMENT_CHOICES,
+        help="which garment to restyle in your photos: a cloth class or 'outfit' (all) with "
+             "the pretrained cloth parser; 'auto' is the upper body. The offline GrabCut "
+             "back-end has no classes and always takes the garment under the face")
+    parser.add_argument(
+        "--method", choices=BLEND_METHODS,
+        help=f"blending method (default {DEFAULT_METHOD!r})")
+    parser.add_argument(
+        "--segmentation", choices=SEGMENTATION_BACKENDS, help="segmentation back-end (default 'auto': U²-Net if its "
+                               "weights are installed, else 'grabcut')")
+    parser.add_argument(
+        "--saliency", choices=SALIENCY_BACKENDS, help="saliency back-end (default 'auto': U²-Net if installed, "
+                           "else 'guided')")
+    parser.add_argument(
+        "--stylization", choices=STYLIZATION_BACKENDS, help="stylization back-end: 'magenta_onnx' (default) or "
+                              "'magenta_hub'")
+    parser.add_argument(
+        "--max-side", type=int, metavar="PIXELS",
+        help="processing size cap: the longest side at which stylization works (your photos "
+             "keep their size); the notebooks also downscale their photo to it "
+             "(default 1024)")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help=f"small and fast: --max-side {QUICK_MAX_SIDE} (what the tests use)")
+    parser.add_argument(
+        "--output", metavar="DIR", default=None,
+        help=f"output directory (default {RESULTS_DIR}); created if missing")
+    parser.add_argument("--no-notebooks", action="store_true",
+                        help="do not run the notebooks (only --content photos)")
+    parser.add_argument(
+        "--notebooks-dir", metavar="DIR", default=None,
+        help=f"run the notebooks of this folder instead of {NOTEBOOKS_DIR}")
+    parser.add_argument(
+        "--cell-timeout", type=float, default=900.0, metavar="SECONDS",
+        help="give up on a notebook cell after this long (default 900)")
+    return parser
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create the output directory if needed and check that files can be written in it.
+
+    Raises
+    ------
+    UsageError
+        Naming the directory and the reason.
+    """
+    folder = Path(path).expanduser().absolute()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to the output directory {folder}: "
+                         f"{exc.strerror or exc}") from exc
+    return folder
+
+
+def collect_photos(path: str | os.PathLike) -> list[Path]:
+    """The photos to process: the file itself, or a folder's image files (sorted).
+
+    Raises
+    ------
+    UsageError
+        When the path does not exist or the folder holds no image files.
+    """
+    path = Path(path).expanduser().absolute()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise UsageError(f"--content {path}: no such file or folder")
+    photos = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not photos:
+        raise UsageError(f"--content {path}: no image files in this folder "
+                         f"({', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
+def style_spec(style: str | None) -> str:
+    """A style as the notebooks take it: a sample name, or an absolute path."""
+    from helpers.images import STYLE_SAMPLES
+
+    if style is None or style in STYLE_SAMPLES:
+        return style or DEFAULT_STYLE
+    path = Path(style).expanduser().absolute()
+    if not path.is_file():
+        raise UsageError(f"--style {style!r} is neither a sample ({', '.join(STYLE_SAMPLES)}) "
+                         f"nor an existing file (looked for {path})")
+    return str(path)
+
+
+# --------------------------------------------------------------------------- photos
+
+
+def _output_name(photo: Path, style_name: str, taken: set[str]) -> str:
+    name = f"{photo.stem}_{style_name}.png"
+    if name in taken:  # "a.jpg" and "a.png" both given: keep both results
+        name = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}_{style_name}.png"
+    taken.add(name)
+    return name
+
+
+def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline,
+                   garment: str = "auto", method: str = DEFAULT_METHOD,
+                   progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Restyle each photo through the pipeline; one failure does not stop the others.
+
+    Parameters
+    ----------
+    photos : sequence of Path
+    style : str
+        A style sample name or an image path.
+    folder : Path
+        Where ``<stem>_<style>.png`` go.
+    pipeline : helpers.pipeline.Pipeline
+    garment : str
+        One of :data:`GARMENT_CHOICES` ("auto": the upper body).
+    method : str
+        Blending method.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    processed : list of dict
+        ``input``, ``output``, ``size``, ``seconds``, ``warnings`` (their messages),
+        ``backends``, ``timings`` per photo.
+    failed : list of dict
+        ``input`` and ``reason`` per photo that failed.
+    """
+    from tqdm.auto import tqdm
+
+    from helpers.images import load_image, save_image
+    from helpers.notebook_support import image_label, load_style
+
+    style_image = load_style(style)
+    style_name = image_label(style)
+    region = "upper_body" if garment == "auto" else garment
+    processed: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    taken: set[str] = set()
+    bar = tqdm(photos, desc="photos", unit="photo", disable=not progress, file=sys.stderr)
+    for photo in bar:
+        start = time.perf_counter()
+        # Warnings (no face found, an empty region) belong to this photo: say which.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                image = load_image(photo)
+                result = pipeline.run(image, style_image, region=region, method=method)
+                target = save_image(result.output,
+                                    folder / _output_name(photo, style_name, taken),
+                                    protect=[photo])
+            except Exception as exc:  # one bad photo must not stop the batch: report it
+                reason = f"{type(exc).__name__}: {exc}"
+                failed.append({"input": str(photo), "reason": reason})
+                bar.write(f"failed: {photo}: {reason}")
+                continue
+        notes = list(dict.fromkeys(str(item.message) for item in caught))
+        for note in notes:
+            bar.write(f"note: {photo.name}: {note}")
+        processed.append({"input": str(photo), "output": str(target),
+                          "size": list(image.shape[:2]),
+                          "seconds": time.perf_counter() - start, "warnings": notes,
+                          "backends": dict(result.backends), "timings": dict(result.timings)})
+    bar.close()
+    return processed, failed
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` for a while, so the kernel (a child process that
+    inherits it) logs there instead of interleaving with the progress lines."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming the failing cell (index, first source line) and the error."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        first = next((line.strip() for line in (exc.source or "").splitlines()
+                      if line.strip()), "")
+        return f"cell {exc.cell_index} ({first!r}): {exc.ename}: {exc.evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def find_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
+    """The ``*.ipynb`` files of a folder, sorted (default: the project's notebooks).
+
+    Raises
+    ------
+    UsageError
+        When the folder does not exist or holds no notebook.
+    """
+    folder = NOTEBOOKS_DIR if folder is None else Path(folder).expanduser().absolute()
+    notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    if not notebooks:
+        raise UsageError(f"no notebooks (*.ipynb) in {folder}")
+    return notebooks
+
+
+def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[str, Any], *,
+                  cell_timeout: float | None = None) -> list[NotebookRun]:
+    """Execute each notebook with papermill; a failing one is reported and the rest go on.
+
+    Each notebook gets the entries of ``parameters`` that its ``parameters`` cell
+    declares. Executed notebooks go to ``<output_dir>/notebooks/``; one line per
+    notebook is printed with its elapsed time (and the failing cell and error).
+
+    Returns
+    -------
+    list of NotebookRun
+    """
+    import papermill
+
+    executed_dir = output_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for index, notebook in enumerate(notebooks, start=1):
+        print(f"[{index}/{len(notebooks)}] {notebook.stem} ...", end=" ", flush=True)
+        executed = executed_dir / notebook.name
+        log = executed_dir / f"{notebook.stem}.log"
+        log.unlink(missing_ok=True)
+        start = time.perf_counter()
+        error = None
+        try:
+            declared = papermill.inspect_notebook(str(notebook))
+            given = {key: value for key, value in parameters.items() if key in declared}
+            with _stderr_to(log):
+                papermill.execute_notebook(
+                    str(notebook), str(executed), parameters=given, kernel_name="python3",
+                    cwd=str(notebook.parent), progress_bar=False, log_output=False,
+                    execution_timeout=cell_timeout)
+        except Exception as exc:  # report and go on with the other notebooks
+            error = describe_failure(exc)
+        seconds = time.perf_counter() - start
+        run = NotebookRun(notebook=notebook.stem, ok=error is None, seconds=seconds,
+                          error=error, executed=str(executed) if executed.exists() else None,
+                          log=str(log) if log.exists() else None)
+        stage_metrics = output_dir / NOTEBOOK_STAGES.get(notebook.stem, "-") / "metrics.json"
+        if run.ok and stage_metrics.is_file():
+            recorded = json.loads(stage_metrics.read_text(encoding="utf-8"))
+            run.backends = dict(recorded.get("backends", {}))
+            run.timings = dict(recorded.get("timings", {}))
+        if run.ok:
+            print(f"ok ({seconds:.1f} s)", flush=True)
+        else:
+            print(f"FAILED ({seconds:.1f} s): {error}", flush=True)
+        runs.append(run)
+    return runs
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    max_side = QUICK_MAX_SIDE if args.quick else (args.max_side or 1024)
+    try:
+        if args.quick and args.max_side:
+            raise UsageError("give either --quick or --max-side, not both")
+        if max_side < 64:
+            raise UsageError(f"--max-side must be at least 64 pixels, got {max_side}")
+        if args.no_notebooks and not args.content:
+            raise UsageError("nothing to do: --no-notebooks without --content")
+        if args.cell_timeout <= 0:
+            raise UsageError("--cell-timeout must be a positive number of seconds")
+        style = style_spec(args.style)
+        photos = collect_photos(args.content) if args.content else []
+        notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
+        output_dir = prepare_output_dir(args.output or RESULTS_DIR)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    backend_args = {key: getattr(args, key) for key in ("segmentation", "saliency",
+                                                       "stylization")
+                    if getattr(args, key) is not None}
+    summary: dict[str, Any] = {"command": ["python", "-m", "helpers.run",
+                                           *(sys.argv[1:] if argv is None else argv)],
+                               "max_side": max_side, "output_dir": str(output_dir)}
+    backends: dict[str, str] = {}
+    failures: list[str] = []
+
+    if notebooks:
+        print(f"notebooks: {len(notebooks)} from {notebooks[0].parent} -> "
+              f"{output_dir / 'notebooks'}")
+        parameters: dict[str, Any] = {"max_side": max_side, "output_dir": str(output_dir),
+                                      **backend_args}
+        if args.style is not None:
+            parameters["style"] = style
+        if args.method is not None:
+            parameters["method"] = args.method
+        runs = run_notebooks(notebooks, output_dir, parameters, cell_timeout=args.cell_timeout)
+        summary["notebooks"] = [vars(run) for run in runs]
+        for run in runs:
+            backends.update(run.backends)
+            if not run.ok:
+                failures.append(f"notebook {run.notebook}: {run.error}")
+
+    if photos:
+        from helpers.pipeline import Pipeline
+
+        pipeline = Pipeline(max_side=max_side, **backend_args)
+        if args.garment != "auto" and not pipeline.pretrained_segmentation:
+            print(f"note: --garment {args.garment} needs the pretrained cloth parser; the "
+                  "offline GrabCut back-end restyles the garment under the face")
+        print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
+        processed, failed = process_photos(
+            photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
+            method=args.method or DEFAULT_METHOD)
+        backends.update(pipeline.backends)
+        summary["photos"] = {"processed": processed, "failed": failed}
+        failures.extend(f"photo {item['input']}: {item['reason']}" for item in failed)
+
+    from helpers.images import save_json
+
+    seconds = time.perf_counter() - started
+    summary.update(backends=backends, failures=failures, ok=not failures,
+                   total_seconds=seconds)
+    metrics_path = save_json(summary, output_dir / "metrics.json")
+    if failures:
+        print(f"FAILED: {len(failures)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        print(f"metrics: {metrics_path}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"done in {seconds:.1f} s; metrics: {metrics_path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The main command ``python -m helpers.run``: photos, failures, exit status, repeatability.
+
+Photos run in-process through :func:`helpers.run.main` at ``--quick`` (256 px); the
+notebook-failure test runs two tiny notebooks from a temporary ``--notebooks-dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from PIL import Image
+
+from helpers import PROJECT_ROOT
+from helpers import run as run_module
+from helpers.images import fit_to_cap, sample_content
+from helpers.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """Two small good photos (made from the samples) and one corrupt file."""
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut, _ = fit_to_cap(sample_content("astronaut"), 96)
+    hopper, _ = fit_to_cap(sample_content("grace_hopper"), 112)
+    Image.fromarray(astronaut).save(folder / "astronaut.png")
+    Image.fromarray(hopper).save(folder / "hopper.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
+    (folder / "notes.txt").write_text("not an image: skipped")
+    return folder
+
+
+def digests(folder):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.glob("*.png"))}
+
+
+def run_photos(folder, output, capsys):
+    status = main(["--no-notebooks", "--quick", "--content", str(folder), "--output",
+                   str(output), "--style", "stripes"])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_photos_are_processed_and_a_corrupt_file_is_reported(photo_folder, tmp_path, capsys):
+    status, out, err = run_photos(photo_folder, tmp_path / "out", capsys)
+    assert status == EXIT_FAILED
+    produced = sorted(path.name for path in (tmp_path / "out" / "photos").iterdir())
+    assert produced == ["astronaut_stripes.png", "hopper_stripes.png"]
+    # Each output keeps its photo's size.
+    for name, source in (("astronaut_stripes.png", "astronaut.png"),
+                         ("hopper_stripes.png", "hopper.png")):
+        with Image.open(tmp_path / "out" / "photos" / name) as made, \
+                Image.open(photo_folder / source) as given:
+            assert made.size == given.size
+    assert "broken.png" in err and "ImageLoadError" in err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["ok"] is False
+    assert [item["input"] for item in metrics["photos"]["failed"]] == [
+        str(photo_folder / "broken.png")]
+    assert len(metrics["photos"]["processed"]) == 2
+    assert metrics["backends"]["stylization"] == "magenta_onnx"
+    assert metrics["max_side"] == 256
+
+
+def test_the_same_inputs_give_byte_identical_outputs(photo_folder, tmp_path, capsys):
+    run_photos(photo_folder, tmp_path / "first", capsys)
+    run_photos(photo_folder, tmp_path / "second", capsys)
+    first, second = digests(tmp_path / "first" / "photos"), digests(tmp_path / "second" / "photos")
+    assert len(first) == 2
+    assert first == second
+
+
+def test_one_good_photo_exits_zero(photo_folder, tmp_path, capsys):
+    status = main(["--no-notebooks", "--quick", "--content", str(photo_folder / "hopper.png"),
+                   "--output", str(tmp_path)])
+    assert status == EXIT_OK
+    assert (tmp_path / "photos" / "hopper_tartan.png").is_file()
+    assert json.loads((tmp_path / "metrics.json").read_text())["ok"] is True
+
+
+def test_unwritable_output_directory_is_a_clear_error_before_any_work(
+        photo_folder, tmp_path, capsys, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("work started despite the unusable output directory")
+
+    monkeypatch.setattr(run_module, "process_photos", must_not_run)
+    monkeypatch.setattr(run_module, "run_notebooks", must_not_run)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("a regular file, not a folder")
+    target = blocker / "results"
+    status = main(["--quick", "--content", str(photo_folder), "--output", str(target)])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE
+    assert "cannot write to the output directory" in err and str(target) in err
+    assert blocker.read_text() == "a regular file, not a folder"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--no-notebooks"], "nothing to do"),
+    (["--no-notebooks", "--content", "/no/such/photo.jpg"], "no such file or folder"),
+    (["--no-notebooks", "--content", ".", "--style", "/no/such/style.png"],
+     "neither a sample"),
+    (["--quick", "--max-side", "512", "--no-notebooks", "--content", "."], "not both"),
+])
+def test_usage_errors_exit_2_with_a_message(argv, message, tmp_path, capsys):
+    status = main([*argv, "--output", str(tmp_path / "out")])
+    assert status == EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_photo_folder_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    status = main(["--no-notebooks", "--content", str(tmp_path / "photos"), "--output",
+                   str(tmp_path / "out")])
+    assert status == EXIT_USAGE
+    assert "no image files" in capsys.readouterr().err
+
+
+def write_notebook(path, *sources):
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    parameters = new_code_cell('max_side = 1024\noutput_dir = "results"')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, *(new_code_cell(source) for source in sources)]
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_is_reported_with_cell_and_message(tmp_path, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks / "a_fails.ipynb", "x = 1",
+                   "# a comment first\nraise ValueError('the cell broke on purpose')")
+    write_notebook(notebooks / "b_works.ipynb", "y = max_side + 1")
+    status = main(["--quick", "--notebooks-dir", str(notebooks), "--output",
+                   str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert status == EXIT_FAILED
+    # Cell 3 of the executed notebook: papermill injects its parameters as cell 1.
+    failure = next(line for line in captured.out.splitlines() if "a_fails" in line)
+    assert "FAILED" in failure and "cell 3" in failure and "# a comment first" in failure
+    assert "ValueError: the cell broke on purpose" in failure
+    assert "b_works ... ok" in captured.out  # the next notebook still ran
+    assert "a_fails" in captured.err  # and the summary names it
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [run["ok"] for run in metrics["notebooks"]] == [False, True]
+    assert (tmp_path / "out" / "notebooks" / "b_works.ipynb").is_file()
+
+
+def test_help_describes_the_options():
+    completed = subprocess.run([sys.executable, "-m", "helpers.run", "--help"],
+                               capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
+    for option in ("--content", "--style", "--garment", "--method", "--max-side", "--output",
+                   "--no-notebooks", "--quick", "--notebooks-dir"):
+        assert option in completed.stdout
+
+
+def test_output_names_keep_photos_with_the_same_stem_apart():
+    taken: set[str] = set()
+    names = [run_module._output_name(PROJECT_ROOT / name, "tartan", taken)
+             for name in ("me.jpg", "me.png")]
+    assert names == ["me_tartan.png", "me_png_tartan.png"]
+
+
+def test_stderr_redirect_restores_the_descriptor(tmp_path, capfd):
+    with run_module._stderr_to(tmp_path / "log"):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('child says hi')"],
+                       check=True)
+    print("back", file=sys.stderr)
+    assert (tmp_path / "log").read_text() == "child says hi"
+    assert "back" in capfd.readouterr().err
