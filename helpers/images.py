@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -410,16 +411,6 @@ def _target_size(size_hw: Sequence[int]) -> tuple[int, int]:
     return height, width
 
 
-def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - cv2 is a core dependency
-        raise ImportError(
-            "resizing needs OpenCV; install it with `pip install opencv-python-headless`"
-        ) from exc
-    return cv2
-
-
 def fit_to_cap(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Downscale so the longest side is at most ``max_side``, keeping the aspect ratio.
 
@@ -470,7 +461,6 @@ def resize_image(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     """
     check_image(image)
     height, width = _target_size(size_hw)
-    cv2 = _cv2()
     src_h, src_w = image.shape[:2]
     if (height, width) == (src_h, src_w):
         return np.ascontiguousarray(image).copy()
@@ -511,7 +501,6 @@ def resize_map(map2d: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     height, width = _target_size(size_hw)
     if values.shape == (height, width):
         return values.copy()
-    cv2 = _cv2()
     out = cv2.resize(np.ascontiguousarray(values), (width, height),
                      interpolation=cv2.INTER_LINEAR)
     return np.clip(out.reshape(height, width), 0.0, 1.0).astype(np.float32, copy=False)

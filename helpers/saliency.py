@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 from helpers._checks import check_choice, check_image, check_map
@@ -53,19 +54,8 @@ MATTING_MAX_SIDE = 768
 _DEFAULT_EPS = {"guided": 1e-3, "matting": 1e-7}
 
 
-def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - cv2 is a core dependency
-        raise ImportError(
-            "saliency needs OpenCV; install it with `pip install opencv-contrib-python-headless`"
-        ) from exc
-    return cv2
-
-
 def _resize_float(array: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     """Resize a float32 ``(H, W)`` or ``(H, W, C)`` array: area when shrinking, else bilinear."""
-    cv2 = _cv2()
     height, width = int(size_hw[0]), int(size_hw[1])
     if array.shape[:2] == (height, width):
         return array.copy()
@@ -172,7 +162,6 @@ def _square_kernel(radius: int) -> np.ndarray:
 
 
 def _erode(binary: np.ndarray, radius: int) -> np.ndarray:
-    cv2 = _cv2()
     if radius <= 0:
         return binary.copy()
     # Outside the image counts as "outside the mask" only where the mask does not reach
@@ -182,7 +171,6 @@ def _erode(binary: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _dilate(binary: np.ndarray, radius: int) -> np.ndarray:
-    cv2 = _cv2()
     if radius <= 0:
         return binary.copy()
     return cv2.dilate(binary.astype(np.uint8), _square_kernel(radius),
@@ -191,7 +179,6 @@ def _dilate(binary: np.ndarray, radius: int) -> np.ndarray:
 
 def _guided_alpha(image: np.ndarray, binary: np.ndarray, radius: int,
                   eps: float) -> np.ndarray:
-    cv2 = _cv2()
     if not hasattr(cv2, "ximgproc"):
         raise ImportError(
             "the guided filter needs OpenCV's contrib modules (cv2.ximgproc); install "
@@ -221,7 +208,6 @@ def _matting_alpha(image: np.ndarray, binary: np.ndarray, radius: int,
         raise ImportError(
             "method='matting' needs pymatting; install it with `pip install pymatting`"
         ) from exc
-    cv2 = _cv2()
     inside = _erode(binary, radius)
     outside = ~_dilate(binary, radius)
     unknown = ~(inside | outside)

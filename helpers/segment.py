@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from helpers._checks import check_image, check_labels
@@ -77,17 +78,6 @@ _FACE_SCALE_FACTORS = (1.1, 1.15, 1.2, 1.25)
 CLICK_SNAP_MIN_PROBABILITY = 0.3
 
 _NAME_TO_ID = {name: class_id for class_id, name in CLASS_NAMES.items()}
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - cv2 is a core dependency
-        raise ImportError(
-            "segmentation needs OpenCV; install it with "
-            "`pip install opencv-contrib-python-headless`"
-        ) from exc
-    return cv2
 
 
 def _resize_map(map2d: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
@@ -194,7 +184,6 @@ def preprocess_cloth(image: np.ndarray) -> np.ndarray:
         ``(1, 3, 768, 768) float32`` batch.
     """
     check_image(image)
-    cv2 = _cv2()
     size = CLOTH_INPUT_SIZE
     height, width = image.shape[:2]
     method = cv2.INTER_AREA if (height >= size and width >= size) else cv2.INTER_LINEAR
@@ -239,7 +228,6 @@ def upsample_logits(logits: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     channels = logits.shape[0]
     if logits.shape[1:] == (height, width):
         return logits.copy()
-    cv2 = _cv2()
     # cv2.resize treats the last axis as channels (up to 512), all resized the same way.
     hwc = np.ascontiguousarray(logits.transpose(1, 2, 0))
     out = cv2.resize(hwc, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -683,7 +671,6 @@ def _fill_small_holes(mask: np.ndarray, max_area: int,
     Islands holding a ``protected`` pixel (a negative click's seed) stay holes: the
     user asked for them.
     """
-    cv2 = _cv2()
     count, comp, stats, _ = cv2.connectedComponentsWithStats(
         (~mask).astype(np.uint8), connectivity=4)
     height, width = mask.shape
@@ -701,7 +688,6 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
                   negative: list[tuple[float, float]], radius: float,
                   iterations: int) -> np.ndarray:
     """GrabCut on the working image; returns a bool mask of the kept components."""
-    cv2 = _cv2()
     shape = work.shape[:2]
     height, width = shape
     seeds = np.full(shape, cv2.GC_PR_BGD, np.uint8)
