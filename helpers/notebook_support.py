@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -129,16 +129,9 @@ def load_content(spec: str | os.PathLike, max_side: int | None = None) -> np.nda
     -------
     (H, W, 3) uint8
     """
-    from helpers.images import CONTENT_SAMPLES, fit_to_cap, load_image, sample_content
+    from helpers.images import CONTENT_SAMPLES
 
-    text = os.fspath(spec)
-    if text in CONTENT_SAMPLES:
-        image = sample_content(text)
-    else:
-        image = load_image(_existing(text, "content", CONTENT_SAMPLES))
-    if max_side is not None:
-        image, _ = fit_to_cap(image, int(max_side))
-    return image
+    return _load_sample_or_file(spec, "content", CONTENT_SAMPLES, max_side)
 
 
 def load_style(spec: str | os.PathLike, max_side: int | None = 1024) -> np.ndarray:
@@ -156,13 +149,18 @@ def load_style(spec: str | os.PathLike, max_side: int | None = 1024) -> np.ndarr
     -------
     (h, w, 3) uint8
     """
-    from helpers.images import STYLE_SAMPLES, fit_to_cap, load_image, sample_style
+    from helpers.images import STYLE_SAMPLES
+
+    return _load_sample_or_file(spec, "style", STYLE_SAMPLES, max_side)
+
+
+def _load_sample_or_file(spec: str | os.PathLike, what: str,
+                         samples: Mapping[str, Callable[[], np.ndarray]],
+                         max_side: int | None) -> np.ndarray:
+    from helpers.images import fit_to_cap, load_image
 
     text = os.fspath(spec)
-    if text in STYLE_SAMPLES:
-        image = sample_style(text)
-    else:
-        image = load_image(_existing(text, "style", STYLE_SAMPLES))
+    image = samples[text]() if text in samples else load_image(_existing(text, what, samples))
     if max_side is not None:
         image, _ = fit_to_cap(image, int(max_side))
     return image
