@@ -702,6 +702,11 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
         seeds[fy0:fy1, fx0:fx1] = cv2.GC_BGD
         chest = ((fx0 + fx1) / 2, fy0 + (_TORSO_TOP + _CHEST_BELOW_CHIN) * (fy1 - fy0))
         seeds[_disc(shape, chest, _CHEST_RADIUS * (fx1 - fx0))] = cv2.GC_FGD
+        # The chest seed anchors a piece like a click does: a click on something apart
+        # (a helmet beside the torso) adds that piece instead of replacing the garment.
+        anchors = [chest, *positive]
+    else:
+        anchors = list(positive)
     for xy in positive:
         seeds[_disc(shape, xy, radius)] = cv2.GC_FGD
     negative_seeds = np.zeros(shape, bool)
@@ -728,7 +733,7 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
     if count <= 1:
         return mask
     keep = np.zeros(count, bool)
-    for x, y in positive:
+    for x, y in anchors:
         col = int(np.clip(round(x), 0, width - 1))
         row = int(np.clip(round(y), 0, height - 1))
         keep[comp[row, col]] = True
