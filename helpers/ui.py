@@ -476,13 +476,14 @@ class StyleStudio:
         self.y_slider = widgets.IntSlider(description="y", min=0, max=1,
                                           continuous_update=False)
         self.click_button = widgets.Button(description="Use x/y as a click",
-                                           icon="crosshairs", button_style="info")
+                                           icon="crosshairs", button_style="info",
+                                           layout=widgets.Layout(width="max-content"))
         self.method_dropdown = widgets.Dropdown(description="Blend", options=BLEND_METHODS,
                                                 value=method)
         self.softness_slider = widgets.FloatSlider(
             description="Softness (px)", min=0.0, max=max(1.0, softness or 0.0), step=0.1,
             value=0.0 if softness is None else float(softness), readout_format=".1f",
-            continuous_update=False)
+            continuous_update=False, style={"description_width": "initial"})
         self.strength_slider = widgets.FloatSlider(
             description="Strength", min=0.0, max=1.0, step=0.05, value=strength,
             continuous_update=False)
@@ -765,6 +766,7 @@ class StyleStudio:
             self._update_ranges()
             self._update_stylized()
             self._initial_selection()
+            self._fit_pictures()
         except Exception:
             for name, value in saved.items():
                 setattr(self, name, value)
@@ -885,6 +887,14 @@ class StyleStudio:
             if self._softness_follows_method:
                 self.softness_slider.value = default_softness(self.method_dropdown.value,
                                                               (height, width))
+
+    def _fit_pictures(self) -> None:
+        # An <img> widget stretches to its flex share: cap both pictures at the size of
+        # the JPEGs they show, so a small photo is not upscaled (and blurred) in the
+        # preview while the click map beside it stays at its natural size.
+        width = f"{self._small_content.shape[1]}px"
+        for picture in (self.click_map or self.click_image, self.preview):
+            picture.layout.max_width = width
 
     def _update_stylized(self) -> None:
         self._sync_pipeline()
