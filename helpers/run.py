@@ -13,6 +13,9 @@ What it writes under the output directory (``results/`` by default):
 * ``<stage>/`` — each notebook's outputs (images, maps, a ``metrics.json``), and
   ``figures/`` — the paper's figures (from ``06_paper_figures``);
 * ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled;
+* ``figures/ui/*.png`` — with ``--ui-check``, screenshots of the interactive studio
+  driven in JupyterLab by headless Chromium (``tests/test_browser.py``), before and after
+  a click and a slider move;
 * ``metrics.json`` — the back-end of each stage, the timings, and every failure.
 
 Exit status: 0 when everything succeeded, 1 when a notebook or a photo failed (the
@@ -128,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", metavar="DIR", default=None,
         help=f"output directory (default {RESULTS_DIR}); created if missing")
+    parser.add_argument(
+        "--ui-check", action="store_true",
+        help="also drive the quickstart's interactive studio in JupyterLab with headless "
+             "Chromium (needs Debian's chromium and playwright) and save screenshots "
+             "under figures/ui/")
     parser.add_argument("--no-notebooks", action="store_true",
                         help="do not run the notebooks (only --content photos)")
     parser.add_argument(
@@ -368,6 +376,34 @@ def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[
     return runs
 
 
+def run_ui_check(output_dir: Path) -> tuple[bool, str]:
+    """Run the browser test of the interactive studio, saving screenshots.
+
+    Returns
+    -------
+    (ok, summary)
+        ``ok`` is False when the test failed or could not run (no chromium, say);
+        ``summary`` is pytest's closing line or the reason it was skipped.
+    """
+    import subprocess
+
+    from helpers import PROJECT_ROOT
+
+    shots = output_dir / "figures" / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CLOTHSTYLE_UI_SCREENSHOTS": str(shots)}
+    test = PROJECT_ROOT / "tests" / "test_browser.py"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(test)],
+        cwd=str(PROJECT_ROOT), env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    skipped = [line for line in lines if line.startswith("SKIPPED")]
+    if skipped:
+        return False, "skipped: " + skipped[0].split(": ", 1)[-1]
+    summary = lines[-1] if lines else completed.stderr.strip()[-500:]
+    return completed.returncode == 0, summary
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -382,8 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("give either --quick or --max-side, not both")
         if max_side < 64:
             raise UsageError(f"--max-side must be at least 64 pixels, got {max_side}")
-        if args.no_notebooks and not args.content:
-            raise UsageError("nothing to do: --no-notebooks without --content")
+        if args.no_notebooks and not args.content and not args.ui_check:
+            raise UsageError("nothing to do: --no-notebooks without --content or --ui-check")
         if args.cell_timeout <= 0:
             raise UsageError("--cell-timeout must be a positive number of seconds")
         style = style_spec(args.style)
@@ -418,6 +454,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             backends.update(run.backends)
             if not run.ok:
                 failures.append(f"notebook {run.notebook}: {run.error}")
+
+    if args.ui_check:
+        print("ui: driving the studio in JupyterLab with headless Chromium ...", end=" ",
+              flush=True)
+        ok, ui_summary = run_ui_check(output_dir)
+        print(ui_summary, flush=True)
+        summary["ui_check"] = {"ok": ok, "summary": ui_summary,
+                               "screenshots": str(output_dir / "figures" / "ui")}
+        if not ok:
+            failures.append(f"ui check: {ui_summary}")
 
     if photos:
         from helpers.pipeline import Pipeline

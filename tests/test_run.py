@@ -178,3 +178,32 @@ def test_stderr_redirect_restores_the_descriptor(tmp_path, capfd):
     print("back", file=sys.stderr)
     assert (tmp_path / "log").read_text() == "child says hi"
     assert "back" in capfd.readouterr().err
+
+
+def _fake_pytest(stdout, returncode, seen):
+    def fake_run(command, **kwargs):
+        seen.append((command, kwargs["env"]["CLOTHSTYLE_UI_SCREENSHOTS"]))
+        return subprocess.CompletedProcess(command, returncode, stdout=stdout, stderr="")
+    return fake_run
+
+
+def test_ui_check_runs_the_browser_test_into_figures_ui(tmp_path, capsys, monkeypatch):
+    seen = []
+    monkeypatch.setattr(subprocess, "run", _fake_pytest("1 passed in 31.0s\n", 0, seen))
+    status = main(["--ui-check", "--no-notebooks", "--output", str(tmp_path)])
+    assert status == EXIT_OK
+    command, shots = seen[0]
+    assert command[-1].endswith("tests/test_browser.py")
+    assert shots == str(tmp_path / "figures" / "ui") and (tmp_path / "figures" / "ui").is_dir()
+    assert "1 passed" in capsys.readouterr().out
+    recorded = json.loads((tmp_path / "metrics.json").read_text())
+    assert recorded["ui_check"]["ok"] is True
+
+
+def test_ui_check_without_a_browser_is_reported(tmp_path, capsys, monkeypatch):
+    skipped = ("s\nSKIPPED [1] tests/test_browser.py:80: chromium not found at "
+               "/usr/bin/chromium: apt-get install chromium\n1 skipped in 0.5s\n")
+    monkeypatch.setattr(subprocess, "run", _fake_pytest(skipped, 0, []))
+    status = main(["--ui-check", "--no-notebooks", "--output", str(tmp_path)])
+    assert status == EXIT_FAILED
+    assert "ui check: skipped: chromium not found" in capsys.readouterr().err
