@@ -50,6 +50,14 @@ _METHOD_PARTS = {
 # Above this sigma the blur runs on a downsampled map: a blurred mask is smooth, so
 # bilinear upsampling loses nothing visible and a 1 MP re-blend stays interactive.
 _FAST_BLUR_SIGMA = 4.0
+# composite() works on square tiles of this side (16 bytes of uint8 alpha: two uint64
+# words): tiles that need no arithmetic are copied (or left alone), runs of at least
+# _LONG_RUN tiles that need it are blended in place and the scattered rest is gathered
+# into batches of _TILE_BATCH tiles.
+_TILE = 16
+_LONG_RUN = 8
+_TILE_BATCH = 512  # tiles per blendLinear call: 512 KiB of float weights
+_ALL_ONES = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 def default_softness(method: str, shape: tuple[int, int]) -> float:
@@ -68,6 +76,12 @@ def default_softness(method: str, shape: tuple[int, int]) -> float:
 def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-blur a map with standard deviation ``sigma`` pixels.
 
+    Only the bounding box of the non-zero values, grown by the kernel's reach, is
+    filtered: outside it the map is zero and stays zero, so the result is that of
+    blurring the whole frame (up to float rounding; above sigma 4 px the blur runs
+    on a downsampled map, an approximation either way) while a garment covering a
+    third of the photo costs a third of the work.
+
     Parameters
     ----------
     alpha : (H, W) float32 in [0, 1]
@@ -78,21 +92,66 @@ def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
     -------
     (H, W) float32 in [0, 1]
     """
+    if _check_sigma(sigma) == 0:
+        return alpha
+    return _soften_window(alpha, sigma)[0]
+
+
+def _check_sigma(sigma: float) -> float:
     if sigma < 0 or not np.isfinite(sigma):
         raise ValueError(f"softness must be a finite number >= 0 (pixels), got {sigma:g}")
-    if sigma == 0:
-        return alpha
+    return sigma
+
+
+def _soften_window(alpha: np.ndarray, sigma: float) -> tuple[np.ndarray, tuple | None]:
+    """:func:`soften` for ``sigma > 0``, also returning the window outside which it is 0."""
+    if sigma <= _FAST_BLUR_SIGMA:
+        reach = _kernel_size(sigma) // 2
+    else:  # the downsampled blur also reaches through the two resizes
+        factor = sigma / _FAST_BLUR_SIGMA
+        reach = (_kernel_size(_FAST_BLUR_SIGMA) // 2 + 2) * factor + 2
+    window = _nonzero_window(alpha, int(np.ceil(reach)))
+    out = np.zeros(alpha.shape, np.float32)
+    if window is None:
+        return out, None
+    blurred = out[window]  # a view: the filters write straight into the result
+    _blur(alpha[window], sigma, blurred)
+    np.clip(blurred, 0.0, 1.0, out=blurred)
+    return out, window
+
+
+def _kernel_size(sigma: float) -> int:
+    # The kernel OpenCV picks for float images (radius 4 sigma), spelled out here so
+    # that we know how far the blur reaches.
+    return int(round(sigma * 8 + 1)) | 1
+
+
+def _blur(alpha: np.ndarray, sigma: float, out: np.ndarray) -> None:
+    """Gaussian blur of ``alpha`` into ``out`` (same shape; views work, no copies)."""
     height, width = alpha.shape
     if sigma <= _FAST_BLUR_SIGMA:
-        out = cv2.GaussianBlur(alpha, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    else:
-        factor = sigma / _FAST_BLUR_SIGMA
-        small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
-        small = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), _FAST_BLUR_SIGMA,
-                                 borderType=cv2.BORDER_REPLICATE)
-        out = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(out, 0.0, 1.0, out=out)
+        size = _kernel_size(sigma)
+        cv2.GaussianBlur(alpha, (size, size), sigma, dst=out, borderType=cv2.BORDER_REPLICATE)
+        return
+    factor = sigma / _FAST_BLUR_SIGMA
+    small_size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    small = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
+    size = _kernel_size(_FAST_BLUR_SIGMA)
+    small = cv2.GaussianBlur(small, (size, size), _FAST_BLUR_SIGMA,
+                             borderType=cv2.BORDER_REPLICATE)
+    cv2.resize(small, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
+
+
+def _nonzero_window(values: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The bounding box of ``values != 0`` grown by ``margin`` (clipped), or None."""
+    rows = np.flatnonzero(values.any(axis=1))
+    if rows.size == 0:
+        return None
+    top, bottom = rows[0], rows[-1] + 1
+    cols = np.flatnonzero(values[top:bottom].any(axis=0))
+    height, width = values.shape
+    return (slice(max(0, top - margin), min(height, bottom + margin)),
+            slice(max(0, cols[0] - margin), min(width, cols[-1] + 1 + margin)))
 
 
 def blend_alpha(
@@ -145,19 +204,29 @@ def blend_alpha(
             )
         saliency = check_map(saliency, "saliency", shape=mask.shape)
     sigma = default_softness(method, mask.shape) if softness is None else float(softness)
-    alpha = base if method == "hard" else soften(base, sigma)
-    if uses_saliency:
-        alpha = alpha * saliency
-    # Own the result: callers may keep it while the inputs change.
-    return np.array(alpha, dtype=np.float32, copy=True)
+    if method == "hard" or _check_sigma(sigma) == 0:
+        if uses_saliency:
+            return np.multiply(base, saliency, dtype=np.float32)
+        # Own the result: callers may keep it while the inputs change.
+        return base.copy()
+    alpha, window = _soften_window(base, sigma)
+    if uses_saliency and window is not None:
+        # zero outside the window, so only the window needs the product
+        np.multiply(alpha[window], saliency[window], out=alpha[window])
+    return alpha
 
 
 def composite(content: np.ndarray, stylized: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Compute ``alpha * stylized + (1 - alpha) * content``, rounded to uint8.
 
-    Exactly ``stylized`` where alpha is 1 and exactly ``content`` where it is 0.
-    Only the bounding box of ``alpha > 0`` is computed; the rest is a copy of the
-    content, which keeps a slider re-blend fast when the garment is small.
+    Exactly ``stylized`` where alpha is 1 and exactly ``content`` where it is 0;
+    elsewhere within one grey level of the rounded formula (``cv2.blendLinear``).
+    Only the pixels that need arithmetic get it: where ``round(255 * alpha)`` is 0 the
+    rounded result is the content and where it is 255 the stylized pixel (the rest of
+    the formula is under half a grey level there), so those are copied; the formula
+    runs on the 16 x 16 tiles that hold anything else, in place along long runs of
+    them (a soft alpha across the garment) and in gathered batches elsewhere (a soft
+    edge).
 
     Parameters
     ----------
@@ -178,18 +247,89 @@ def composite(content: np.ndarray, stylized: np.ndarray, alpha: np.ndarray) -> n
     if alpha.shape != content.shape[:2] or alpha.dtype != np.float32:
         alpha = check_map(alpha, "alpha", shape=content.shape[:2])
     out = content.copy()
-    rows = np.flatnonzero(alpha.any(axis=1))
-    if rows.size == 0:
-        return out
-    cols = np.flatnonzero(alpha[rows[0]:rows[-1] + 1].any(axis=0))
-    window = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    weight = np.ascontiguousarray(alpha[window])
-    # blendLinear computes (w1*a + w2*b) / (w1 + w2) with rounding, multi-threaded.
-    out[window] = cv2.blendLinear(
-        np.ascontiguousarray(stylized[window]), np.ascontiguousarray(content[window]),
-        weight, 1.0 - weight,
-    )
+    height, width = alpha.shape
+    tile = _TILE
+    rows, cols = height // tile, width // tile
+    whole_h, whole_w = rows * tile, cols * tile
+    # round(255 * alpha): 0 keeps the content (already in out), 255 takes the stylized
+    # pixel; the rounded formula gives exactly those there (under half a grey level off).
+    alpha8 = cv2.convertScaleAbs(alpha, alpha=255.0)
+    cv2.copyTo(stylized, cv2.compare(alpha8, 255, cv2.CMP_EQ), out)
+    if rows and cols:
+        # A tile needs arithmetic unless its alpha8 is all 0 or all 255: OR / AND over
+        # each tile's rows, then each tile's bytes read as uint64 words.
+        strips = alpha8[:whole_h, :whole_w].reshape(rows, tile, whole_w)
+        any_set = np.bitwise_or.reduce(strips, axis=1).view(np.uint64).reshape(rows, cols, -1)
+        all_set = np.bitwise_and.reduce(strips, axis=1).view(np.uint64).reshape(rows, cols, -1)
+        mixed = (any_set != 0).any(axis=2) & (all_set != _ALL_ONES).any(axis=2)
+        # long runs of such tiles (a soft alpha across the garment) blend in place;
+        # the scattered rest (a soft edge) is gathered into batches.
+        for y, x0, x1 in zip(*_tile_runs(mixed, min_length=_LONG_RUN, clear=True), strict=True):
+            window = np.s_[y:y + tile, x0:x1]
+            weight = alpha[window]
+            cv2.blendLinear(stylized[window], content[window], weight, 1.0 - weight,
+                            dst=out[window])
+        tile_y, tile_x = np.nonzero(mixed)
+        if tile_y.size:
+            views = [_tiles(a, rows, cols) for a in (out, content, stylized, alpha)]
+            _blend_tiles(*views, tile_y, tile_x)
+    # the strips below and right of the whole tiles, where alpha8 is neither 0 nor 255
+    for edge in (np.s_[whole_h:, :], np.s_[:whole_h, whole_w:]):
+        edge_alpha8 = alpha8[edge]
+        if edge_alpha8.size and cv2.countNonZero(cv2.inRange(edge_alpha8, 1, 254)):
+            # narrow strips: contiguous copies blend faster than strided views
+            out[edge] = _blend_linear(*(np.ascontiguousarray(a[edge])
+                                        for a in (content, stylized, alpha)))
     return out
+
+
+def _tiles(array: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A writable ``(rows, T, cols, T, ...)`` view of the whole tiles of ``array``."""
+    tile = _TILE
+    row_step, col_step = array.strides[:2]
+    return np.lib.stride_tricks.as_strided(
+        array, shape=(rows, tile, cols, tile, *array.shape[2:]),
+        strides=(tile * row_step, row_step, tile * col_step, col_step, *array.strides[2:]))
+
+
+def _tile_runs(marked: np.ndarray, min_length: int = 1, clear: bool = False,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of marked tiles as pixel ``(top, left, right)`` arrays.
+
+    Only runs of at least ``min_length`` tiles; with ``clear`` they are unmarked
+    in ``marked`` (modified in place).
+    """
+    edges = np.diff(marked.astype(np.int8), axis=1, prepend=0, append=0)
+    run_y, run_start = np.nonzero(edges == 1)
+    run_end = np.nonzero(edges == -1)[1]  # same row-major order as the starts
+    keep = (run_end - run_start) >= min_length
+    run_y, run_start, run_end = run_y[keep], run_start[keep], run_end[keep]
+    if clear:
+        for y, x0, x1 in zip(run_y, run_start, run_end, strict=True):
+            marked[y, x0:x1] = False
+    return run_y * _TILE, run_start * _TILE, run_end * _TILE
+
+
+def _blend_tiles(out_tiles: np.ndarray, content_tiles: np.ndarray, stylized_tiles: np.ndarray,
+                 alpha_tiles: np.ndarray, tile_y: np.ndarray, tile_x: np.ndarray) -> None:
+    """``cv2.blendLinear`` on the listed tiles, gathered a batch at a time.
+
+    Batches keep the temporaries small: large ones would be fresh memory each call,
+    whose page faults cost more than the arithmetic.
+    """
+    tile = _TILE
+    for start in range(0, tile_y.size, _TILE_BATCH):
+        ys, xs = tile_y[start:start + _TILE_BATCH], tile_x[start:start + _TILE_BATCH]
+        count = ys.size * tile  # the batch as one image of (count, tile) pixels
+        blended = _blend_linear(content_tiles[ys, :, xs].reshape(count, tile, 3),
+                                stylized_tiles[ys, :, xs].reshape(count, tile, 3),
+                                alpha_tiles[ys, :, xs].reshape(count, tile))
+        out_tiles[ys, :, xs] = blended.reshape(ys.size, tile, tile, 3)
+
+
+def _blend_linear(content: np.ndarray, stylized: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``alpha * stylized + (1 - alpha) * content`` for (h, w, 3) images (views work)."""
+    return cv2.blendLinear(stylized, content, alpha, 1.0 - alpha)
 
 
 def blend(

@@ -58,8 +58,10 @@ _PRETRAINED = {
     "u2net_onnx": ("u2net_onnx", "u2net"),
     "u2netp_onnx": ("u2netp_onnx", "u2netp"),
 }
+# "auto" takes the first installed: the ONNX cloth parser runs 1.4x faster than the torch
+# one on CPU (benchmarks/results/latest.md); for saliency the two are even.
 _AUTO_ORDER = {
-    "segmentation": ("u2net_cloth", "u2net_cloth_onnx"),
+    "segmentation": ("u2net_cloth_onnx", "u2net_cloth"),
     "saliency": ("u2net", "u2net_onnx", "u2netp", "u2netp_onnx"),
 }
 _OFFLINE_DEFAULT = {"segmentation": "grabcut", "saliency": "guided"}

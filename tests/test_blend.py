@@ -179,3 +179,45 @@ def test_blend_layers_gives_each_garment_its_own_style():
 
 def test_every_method_is_listed():
     assert BLEND_METHODS == ("hard", "saliency", "feather", "matting", "saliency_matting")
+
+
+def _formula(content, stylized, alpha):
+    a = alpha[..., None].astype(np.float64)
+    return np.rint(a * stylized + (1 - a) * content)
+
+
+@pytest.mark.parametrize(
+    "alpha_kind", ["fractional_everywhere", "soft_edge", "wide_soft_band", "binary"])
+def test_composite_tile_paths_match_the_formula(alpha_kind):
+    # composite() copies where round(255*alpha) is 0 or 255 and computes the formula on
+    # 16x16 tiles (in place along long runs, gathered elsewhere) plus the ragged strips
+    # below and right of the whole tiles: an odd size exercises all of them.
+    rng = np.random.default_rng(7)
+    height, width = 83, 301
+    content = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    stylized = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), np.float32)
+    mask[10:75, 20:290] = 1
+    alpha = {
+        "fractional_everywhere": rng.uniform(0.01, 0.99, (height, width)).astype(np.float32),
+        "soft_edge": soften(mask, 2.0),
+        "wide_soft_band": np.clip(np.linspace(-0.2, 1.2, width, dtype=np.float32)[None]
+                                  * mask, 0, 1).astype(np.float32),
+        "binary": mask,
+    }[alpha_kind]
+    out = composite(content, stylized, alpha)
+    assert np.abs(out.astype(int) - _formula(content, stylized, alpha)).max() <= 1
+    alpha8 = np.rint(alpha * 255)
+    np.testing.assert_array_equal(out[alpha8 == 0], content[alpha8 == 0])
+    np.testing.assert_array_equal(out[alpha8 == 255], stylized[alpha8 == 255])
+
+
+def test_composite_accepts_non_contiguous_views():
+    rng = np.random.default_rng(8)
+    content = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    stylized = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    alpha = rng.random((70, 90), dtype=np.float32)
+    views = (content[::2, 1::2], stylized[1::2, ::2], alpha[::2, ::2])
+    out = composite(*views)
+    np.testing.assert_array_equal(out, composite(*(np.ascontiguousarray(v) for v in views)))
+    assert np.abs(out.astype(int) - _formula(*views)).max() <= 1

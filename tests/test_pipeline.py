@@ -63,7 +63,7 @@ def test_auto_falls_back_to_offline_defaults_saying_so_in_one_line(empty_cache):
 
 
 def test_auto_without_offline_fallback_raises_with_the_download_facts(empty_cache):
-    with pytest.raises(weights.WeightsUnavailableError, match="cloth_segm_u2net_latest.pth"):
+    with pytest.raises(weights.WeightsUnavailableError, match="u2net_cloth_seg.onnx"):
         resolve_backend("segmentation", "auto", allow_offline=False, notify=None)
 
 

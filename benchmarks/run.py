@@ -1,0 +1,897 @@
+"""Measure the pipeline's stages and the speed claims, side by side, in one run.
+
+Usage::
+
+    python -m benchmarks.run            # full run (about 10 minutes on 2 cores)
+    python -m benchmarks.run --quick    # tiny sizes, 1 repeat (< 60 s): proves it works
+    python benchmarks/run.py --out results.json --markdown results.md
+
+The full run writes ``benchmarks/results/latest.json`` and ``latest.md``; ``--quick``
+writes ``benchmarks/results/quick.json`` and ``quick.md`` (ignored by git) unless
+``--out`` / ``--markdown`` say otherwise. The markdown is also printed.
+
+What is measured (every comparison side by side in the same run, calls interleaved,
+medians of several repeats, because the machine is shared and noisy):
+
+* **Stages** of the offline pipeline (``grabcut`` segmentation, ``guided`` saliency,
+  ``magenta_onnx`` stylization) and the whole :meth:`helpers.pipeline.Pipeline.run`
+  for content sizes of 0.25, 1, 4 and 12 MP: wall time in this process (models
+  loaded) and peak memory in a fresh child process per stage (``ru_maxrss`` plus
+  an RSS sampler, the stage's inputs loaded from ``.npy`` files first).
+* **Blend** (:func:`helpers.blend.blend`) against the original notebook's
+  per-pixel PIL loops (:mod:`benchmarks.reference_blend`); the loops are measured
+  up to 1 MP and extrapolated linearly beyond (the JSON says which).
+* **Stylization** through :class:`helpers.stylize.Stylizer` against two bare
+  onnxruntime sessions on the same prepared inputs: the overhead of our code.
+* **U²-Net** cloth parsing (768 x 768) and saliency (320 x 320): a plain PyTorch
+  forward (upstream style), :class:`helpers.u2net.TorchU2NetRunner` and
+  :class:`helpers.u2net.OnnxU2NetRunner`, with random weights of the identical
+  architecture (timing does not depend on the weights).
+* **Re-blend**: a slider change (:meth:`Pipeline.blend`: alpha + composite) at
+  1 MP with every earlier stage cached, and the compositing step alone.
+* **Pipeline at 1 MP** with models loaded, and the **cold start** (first call,
+  models loading) in a fresh process.
+* **12 MP end to end**: a 12 MP JPEG loaded and processed in a fresh process; its
+  peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+SCHEMA_VERSION = 1
+CHILD_MARKER = "BENCHMARK_CHILD_RESULT "
+#: Stages timed and measured per content size, in pipeline order.
+STAGES = ("segmentation", "stylization", "saliency", "alpha", "composite", "blend",
+          "pipeline")
+STAGE_NOTES = {
+    "segmentation": "GrabCut from the automatic torso box (helpers.segment.interactive_mask)",
+    "stylization": "Magenta int8 ONNX, working side <= 1024, resized back",
+    "saliency": "guided edge-aware alpha of the region (the offline M)",
+    "alpha": "blend_alpha(mask, 'saliency', saliency=M)",
+    "composite": "composite(C, S, alpha)",
+    "blend": "helpers.blend.blend: alpha + composite",
+    "pipeline": "Pipeline('grabcut', 'guided', 'magenta_onnx').run, fresh caches",
+}
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """How much to measure: the full run or the quick smoke run."""
+
+    mode: str
+    sizes_mp: tuple[float, ...]
+    fast_repeats: int                  # alpha, composite, blend
+    slow_repeats: dict[float, int]     # segmentation, stylization, saliency, pipeline
+    loop_max_mp: float                 # the reference loops run up to this size
+    loop_repeats: int
+    stylize_repeats: int
+    u2net: tuple[tuple[str, str, int], ...]  # (task, arch, input side)
+    u2net_repeats: int
+    reblend_mp: float
+    reblend_repeats: int
+    pipeline_mp: float                 # the "1 MP" pipeline, re-blend and cold start
+    end_to_end_mp: float               # the "12 MP" peak-RSS run
+    max_side: int = 1024
+
+
+FULL = Config(
+    mode="full", sizes_mp=(0.25, 1.0, 4.0, 12.0), fast_repeats=15,
+    slow_repeats={0.25: 3, 1.0: 3, 4.0: 2, 12.0: 2}, loop_max_mp=1.0, loop_repeats=1,
+    stylize_repeats=7,
+    u2net=(("cloth_parsing", "u2net_cloth", 768), ("saliency", "u2net", 320)),
+    u2net_repeats=3, reblend_mp=1.0, reblend_repeats=40, pipeline_mp=1.0,
+    end_to_end_mp=12.0,
+)
+QUICK = Config(
+    mode="quick", sizes_mp=(0.01, 0.04), fast_repeats=1, slow_repeats={0.01: 1, 0.04: 1},
+    loop_max_mp=0.01, loop_repeats=1, stylize_repeats=1,
+    u2net=(("cloth_parsing", "u2netp", 64), ("saliency", "u2netp", 64)),
+    u2net_repeats=1, reblend_mp=0.04, reblend_repeats=3, pipeline_mp=0.04,
+    end_to_end_mp=0.04,
+)
+
+
+# --------------------------------------------------------------------------- machine
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, RAM and the load average (other users of the machine)."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram_gb = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {"cpu_model": cpu, "cores": os.cpu_count(), "ram_gb": ram_gb,
+            "platform": platform.platform(), "load_average_start": load_average()}
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of python and the numeric stack (None for what is not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for label, module in (("numpy", "numpy"), ("torch", "torch"),
+                          ("onnxruntime", "onnxruntime"), ("opencv", "cv2"),
+                          ("pillow", "PIL")):
+        try:
+            found[label] = __import__(module).__version__
+        except ImportError:
+            found[label] = None
+    return found
+
+
+# --------------------------------------------------------------------------- inputs
+def content_shape(megapixels: float) -> tuple[int, int]:
+    """``(H, W)`` of a 3:4 portrait photo of about ``megapixels`` (12 MP: 4000 x 3000)."""
+    width = max(16, round((megapixels * 1e6 * 3 / 4) ** 0.5))
+    return round(width * 4 / 3), width
+
+
+def make_content(megapixels: float) -> np.ndarray:
+    """The astronaut sample cropped to 3:4 and resized to ``megapixels``."""
+    from helpers.images import resize_image, sample_content
+
+    portrait = sample_content("astronaut")[:, 64:448]  # 512 x 384, the person centred
+    return resize_image(np.ascontiguousarray(portrait), content_shape(megapixels))
+
+
+def make_style() -> np.ndarray:
+    from helpers.images import sample_style
+
+    return sample_style("tartan")
+
+
+# --------------------------------------------------------------------------- timing
+def summary(runs: list[float], cpu: list[float] | None = None) -> dict[str, Any]:
+    """Median, min and every run in seconds; with ``cpu``, the median process CPU time.
+
+    CPU time (all threads) is less sensitive to other users of the machine than wall
+    time; it exceeds wall time where work runs on both cores.
+    """
+    result = {"median_s": statistics.median(runs), "min_s": min(runs),
+              "runs_s": [round(r, 6) for r in runs], "repeats": len(runs)}
+    if cpu:
+        result["cpu_median_s"] = statistics.median(cpu)
+    return result
+
+
+def time_calls(fn: Callable[[], Any], repeats: int) -> dict[str, Any]:
+    runs, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        runs.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return summary(runs, cpu)
+
+
+def compare(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Time several callables interleaved (order alternating per round): fair on a busy box."""
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for round_index in range(repeats):
+        for name in (names if round_index % 2 == 0 else names[::-1]):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fns[name]()
+            runs[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: summary(runs[name], cpu[name]) for name in fns}
+
+
+# --------------------------------------------------------------------------- memory
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return maxrss_bytes()
+
+
+def maxrss_bytes() -> int:
+    """Peak resident set size of this process so far (``ru_maxrss`` is KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+class RssSampler:
+    """Sample the RSS every ``interval`` seconds in a thread; ``peak`` is the highest seen."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def measure_peak(fn: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``fn`` once; its peak RSS, and how far that is above the RSS just before.
+
+    ``ru_maxrss`` is exact but counts everything since the process started, so it is
+    the stage's peak only when it rose during the stage; otherwise the sampled peak
+    (every 2 ms) is the best estimate.
+    """
+    gc.collect()
+    baseline, maxrss_before = rss_bytes(), maxrss_bytes()
+    start = time.perf_counter()
+    with RssSampler() as sampler:
+        fn()
+    wall = time.perf_counter() - start
+    maxrss_after = maxrss_bytes()
+    peak = maxrss_after if maxrss_after > maxrss_before else sampler.peak
+    return {"peak_rss_mb": round(peak / MB, 1), "baseline_rss_mb": round(baseline / MB, 1),
+            "increase_mb": round((peak - baseline) / MB, 1),
+            "process_maxrss_mb": round(maxrss_after / MB, 1),
+            "exact": maxrss_after > maxrss_before, "wall_s": wall}
+
+
+def run_child(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; return its result and wall time."""
+    command = [sys.executable, "-m", "benchmarks.run", "--child", json.dumps(spec)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    wall = time.perf_counter() - start
+    for line in done.stdout.splitlines():
+        if line.startswith(CHILD_MARKER):
+            result = json.loads(line[len(CHILD_MARKER):])
+            result["process_wall_s"] = wall
+            return result
+    tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+    raise RuntimeError(f"benchmark child {spec.get('task')} failed (exit {done.returncode}): "
+                       + " | ".join(tail))
+
+
+# --------------------------------------------------------------------------- stages
+def stage_inputs(content: np.ndarray, style: np.ndarray, max_side: int) -> dict[str, np.ndarray]:
+    """Every stage's inputs, computed once (this also warms the models up)."""
+    from helpers.blend import blend_alpha
+    from helpers.saliency import edge_aware_alpha
+    from helpers.segment import interactive_mask
+    from helpers.stylize import load_stylizer
+
+    mask = interactive_mask(content)
+    saliency = edge_aware_alpha(content, mask, method="guided")
+    return {
+        "content": content, "style": style, "mask": mask, "saliency": saliency,
+        "stylized": load_stylizer("magenta_onnx").stylize(content, style, max_side=max_side),
+        "alpha": blend_alpha(mask, "saliency", saliency=saliency),
+    }
+
+
+def stage_callables(inputs: dict[str, np.ndarray], max_side: int,
+                    ) -> dict[str, Callable[[], Any]]:
+    """One zero-argument callable per stage, over precomputed inputs."""
+    from helpers.blend import blend, blend_alpha, composite
+    from helpers.pipeline import Pipeline
+    from helpers.saliency import edge_aware_alpha
+    from helpers.segment import interactive_mask
+    from helpers.stylize import load_stylizer
+
+    c, s, m = inputs["content"], inputs["style"], inputs["mask"]
+    saliency, stylized, alpha = inputs["saliency"], inputs["stylized"], inputs["alpha"]
+    stylizer = load_stylizer("magenta_onnx")
+
+    def pipeline() -> Any:
+        fresh = Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side, notify=None)
+        return fresh.run(c, s)
+
+    return {
+        "segmentation": lambda: interactive_mask(c),
+        "stylization": lambda: stylizer.stylize(c, s, max_side=max_side),
+        "saliency": lambda: edge_aware_alpha(c, m, method="guided"),
+        "alpha": lambda: blend_alpha(m, "saliency", saliency=saliency),
+        "composite": lambda: composite(c, stylized, alpha),
+        "blend": lambda: blend(c, stylized, m, "saliency", saliency=saliency),
+        "pipeline": pipeline,
+    }
+
+
+def save_inputs(inputs: dict[str, np.ndarray], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in inputs.items():
+        np.save(folder / f"{name}.npy", array)
+
+
+def measure_sizes(config: Config, style: np.ndarray, workdir: Path,
+                  log: Callable[[str], None]) -> tuple[list[dict], dict]:
+    """Stage timings (this process) and peaks (children) per size; the blend-vs-loop rows."""
+    rows, loop_rows = [], []
+    loop_ns_per_pixel = None
+    for megapixels in config.sizes_mp:
+        content = make_content(megapixels)
+        pixels = content.shape[0] * content.shape[1]
+        log(f"stages at {megapixels:g} MP {content.shape[:2]} ...")
+        inputs = stage_inputs(content, style, config.max_side)
+        calls = stage_callables(inputs, config.max_side)
+        slow = config.slow_repeats[megapixels]
+        stages: dict[str, dict[str, Any]] = {}
+        for name in STAGES:
+            repeats = config.fast_repeats if name in ("alpha", "composite", "blend") else slow
+            stages[name] = time_calls(calls[name], repeats)
+        folder = workdir / f"inputs_{megapixels:g}mp"
+        save_inputs(inputs, folder)
+        for name in STAGES:
+            log(f"  peak memory of {name} at {megapixels:g} MP (fresh process) ...")
+            child = run_child({"task": "stage", "stage": name, "dir": str(folder),
+                               "max_side": config.max_side})
+            stages[name]["memory"] = {k: child[k] for k in (
+                "peak_rss_mb", "baseline_rss_mb", "increase_mb", "process_maxrss_mb", "exact")}
+        rows.append({"megapixels": megapixels, "shape": list(content.shape[:2]),
+                     "pixels": pixels, "stages": stages})
+
+        # the blend against the original notebook's per-pixel loops, same inputs
+        ours = stages["blend"]
+        loop: dict[str, Any]
+        if megapixels <= config.loop_max_mp:
+            log(f"  reference loops at {megapixels:g} MP ...")
+            loop = measure_loop(inputs, calls["blend"], config.loop_repeats)
+            loop_ns_per_pixel = loop["median_s"] / pixels * 1e9
+        else:
+            loop = {"median_s": loop_ns_per_pixel * pixels / 1e9, "measured": False,
+                    "extrapolated_from_ns_per_pixel": loop_ns_per_pixel}
+        loop_rows.append({
+            "megapixels": megapixels, "ours_median_s": ours["median_s"],
+            "loop_median_s": loop["median_s"], "loop": loop,
+            "loop_ns_per_pixel": loop["median_s"] / pixels * 1e9,
+            "ours_ns_per_pixel": ours["median_s"] / pixels * 1e9,
+            "speedup": loop["median_s"] / ours["median_s"],
+        })
+        del inputs, calls, content
+        gc.collect()
+    return rows, {"rows": loop_rows, "note": (
+        f"reference loops (benchmarks/reference_blend.py: two PIL getpixel/putpixel passes) "
+        f"measured up to {config.loop_max_mp:g} MP and extrapolated linearly (ns per "
+        f"pixel of the largest measured size) beyond")}
+
+
+def measure_loop(inputs: dict[str, np.ndarray], ours: Callable[[], np.ndarray],
+                 repeats: int) -> dict[str, Any]:
+    """Time the per-pixel reference loops; how far their output is from ours."""
+    from benchmarks.reference_blend import loop_blend
+
+    outputs = []
+    timed = time_calls(lambda: outputs.append(loop_blend(
+        inputs["content"], inputs["stylized"], inputs["mask"], inputs["saliency"])), repeats)
+    difference = np.abs(outputs[-1].astype(np.int16) - ours().astype(np.int16)).max()
+    return {**timed, "measured": True, "max_abs_difference": int(difference)}
+
+
+# --------------------------------------------------------------------------- stylization
+class BareMagenta:
+    """The two Magenta ONNX models in plain onnxruntime sessions (default options)."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+
+        from helpers.stylize import BOTTLENECK_SIZE, load_magenta_onnx_model
+
+        def session(which: str):
+            model = load_magenta_onnx_model(which).SerializeToString()
+            return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+
+        self.predict = session("predict")
+        self.transform = session("transform")
+        self.style_name = self.predict.get_inputs()[0].name
+        inputs = self.transform.get_inputs()
+        self.bottleneck_name = next(i.name for i in inputs
+                                    if i.shape[-1] == BOTTLENECK_SIZE and i.shape[1] == 1)
+        self.content_name = next(i.name for i in inputs if i.name != self.bottleneck_name)
+
+    def prepare(self, content: np.ndarray, style: np.ndarray, max_side: int,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The networks' inputs, as :class:`helpers.stylize.Stylizer` would build them."""
+        import cv2
+
+        from helpers.stylize import STYLE_SIZE, working_size
+
+        height, width = working_size(*content.shape[:2], max_side=max_side)
+        work = cv2.resize(content, (width, height), interpolation=cv2.INTER_AREA)
+        work = np.pad(work, ((0, -height % 4), (0, -width % 4), (0, 0)), mode="reflect")
+        style_in = cv2.resize(style, (STYLE_SIZE, STYLE_SIZE), interpolation=cv2.INTER_AREA)
+        return ((style_in.astype(np.float32) / 255)[None],
+                (work.astype(np.float32) / 255)[None])
+
+    def __call__(self, style_in: np.ndarray, content_in: np.ndarray) -> np.ndarray:
+        bottleneck = self.predict.run(None, {self.style_name: style_in})[0]
+        feed = {self.content_name: content_in,
+                self.bottleneck_name: bottleneck.reshape(1, 1, 1, -1)}
+        return self.transform.run(None, feed)[0]
+
+
+def measure_stylization(config: Config, style: np.ndarray, log: Callable[[str], None],
+                        ) -> dict[str, Any]:
+    from helpers.stylize import load_stylizer
+
+    stylizer = load_stylizer("magenta_onnx")
+    bare = BareMagenta()
+    rows = []
+    for megapixels in config.sizes_mp:
+        log(f"stylization overhead at {megapixels:g} MP ...")
+        content = make_content(megapixels)
+        style_in, content_in = bare.prepare(content, style, config.max_side)
+        bare(style_in, content_in)  # warm both up at this size
+        stylizer.stylize(content, style, max_side=config.max_side)
+        timed = compare({
+            "helpers": lambda c=content: stylizer.stylize(c, style, max_side=config.max_side),
+            "bare_onnxruntime": lambda s=style_in, c=content_in: bare(s, c),
+        }, config.stylize_repeats)
+        ours, bare_timed = timed["helpers"], timed["bare_onnxruntime"]
+        rows.append({
+            "megapixels": megapixels, "work_shape": list(content_in.shape[1:3]),
+            "helpers": ours, "bare_onnxruntime": bare_timed,
+            # the fastest run of each is the one least disturbed by other processes
+            "overhead_fraction": ours["min_s"] / bare_timed["min_s"] - 1,
+            "overhead_fraction_median": ours["median_s"] / bare_timed["median_s"] - 1,
+            "overhead_fraction_cpu": ours["cpu_median_s"] / bare_timed["cpu_median_s"] - 1,
+        })
+    return {"rows": rows, "note": (
+        "helpers: Stylizer.stylize (style resize + bottleneck, content resize to the working "
+        "size, network, resize back to full size); bare: the two session.run calls on "
+        "inputs prepared beforehand, sessions with default options; overhead from the "
+        "fastest of the interleaved runs of each (medians and CPU times in the JSON)")}
+
+
+# --------------------------------------------------------------------------- U²-Net
+def network_batch(content: np.ndarray, side: int) -> np.ndarray:
+    """The network input: the real preprocessing at 768 / 320, a resized image otherwise."""
+    from helpers.saliency import preprocess_saliency
+    from helpers.segment import CLOTH_INPUT_SIZE, preprocess_cloth
+
+    if side == CLOTH_INPUT_SIZE:
+        return preprocess_cloth(content)
+    if side == 320:
+        return preprocess_saliency(content)
+    import cv2
+
+    small = cv2.resize(content, (side, side), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray((small.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None])
+
+
+def measure_u2net(config: Config, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    import torch
+
+    from helpers import u2net
+
+    content = make_content(config.pipeline_mp)
+    rows = []
+    for task, arch, side in config.u2net:
+        log(f"U²-Net {task} ({arch}, {side}x{side}): export and runners ...")
+        torch.manual_seed(0)
+        model = u2net.build_network(arch)
+        batch = network_batch(content, side)
+        start = time.perf_counter()
+        # the graph's sizes are dynamic: trace at a moderate size, which exports faster
+        export_side = min(side, 320)
+        path = u2net.export_onnx(model, workdir / f"{arch}_{side}.onnx",
+                                 size=(export_side, export_side))
+        export_s = time.perf_counter() - start
+        torch_runner = u2net.TorchU2NetRunner(model, arch)
+        onnx_runner = u2net.OnnxU2NetRunner(path, arch)
+
+        def plain(model=model, batch=batch) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.from_numpy(batch))[0].numpy()
+
+        fns = {"torch_plain": plain, "torch_runner": lambda r=torch_runner, b=batch: r(b),
+               "onnx_runner": lambda r=onnx_runner, b=batch: r(b)}
+        reference = plain()
+        differences = {name: float(np.abs(fns[name]() - reference).max())
+                       for name in ("torch_runner", "onnx_runner")}
+        log(f"  timing {', '.join(fns)} x {config.u2net_repeats} ...")
+        timed = compare(fns, config.u2net_repeats)
+        best = min(("torch_runner", "onnx_runner"), key=lambda n: timed[n]["median_s"])
+        rows.append({
+            "task": task, "arch": arch, "input": [side, side], "weights": "random (seeded)",
+            "onnx_export_s": export_s, **timed,
+            "max_abs_difference_vs_plain": differences, "fastest_runner": best,
+            "speedup_torch_runner_vs_plain": timed["torch_plain"]["median_s"]
+            / timed["torch_runner"]["median_s"],
+            "speedup_onnx_vs_plain": timed["torch_plain"]["median_s"]
+            / timed["onnx_runner"]["median_s"],
+        })
+        del model, torch_runner, onnx_runner, fns
+        gc.collect()
+    return {"rows": rows, "threads": torch.get_num_threads(), "note": (
+        "random weights of the identical architecture (timing does not depend on them); "
+        "torch_plain: model(x) under torch.no_grad, NCHW, as upstream runs it; "
+        "torch_runner: BatchNorm folded, channels_last, inference_mode; onnx_runner: the "
+        "graph exported once by helpers.u2net.export_onnx, onnxruntime ORT_ENABLE_ALL")}
+
+
+# --------------------------------------------------------------------------- interactive
+def measure_reblend(config: Config, style: np.ndarray, log: Callable[[str], None],
+                    ) -> dict[str, Any]:
+    """A slider change with every earlier stage cached: Pipeline.blend (alpha + composite)."""
+    from helpers.blend import BLEND_METHODS, composite, soften
+    from helpers.pipeline import Pipeline
+
+    log(f"re-blend latency at {config.reblend_mp:g} MP ...")
+    content = make_content(config.reblend_mp)
+    pipeline = Pipeline("grabcut", "guided", "magenta_onnx", max_side=config.max_side,
+                        notify=None)
+    result = pipeline.run(content, style)
+    stylized, mask = result.stylized, result.mask
+    softness = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+
+    def slider_runs(values: list[Callable[[], Any]]) -> dict[str, Any]:
+        for fn in values[:2]:  # warm-up
+            fn()
+        runs = []
+        for fn in values:
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
+        return {**summary(runs), "p90_s": float(np.percentile(runs, 90)), "max_s": max(runs)}
+
+    n = config.reblend_repeats
+    softness_changes, method_changes = [], []
+    for i in range(n):
+        sigma, method = softness[i % len(softness)], BLEND_METHODS[i % len(BLEND_METHODS)]
+        softness_changes.append(
+            lambda s=sigma: pipeline.blend(stylized, mask, "saliency", softness=s))
+        method_changes.append(lambda m=method: pipeline.blend(stylized, mask, m))
+    by_softness = slider_runs(softness_changes)
+    by_method = slider_runs(method_changes)
+    alpha = pipeline.alpha(mask, "saliency")
+    alphas = {
+        "pipeline_saliency": alpha,
+        "feather": pipeline.alpha(mask, "feather"),
+        "hard": pipeline.alpha(mask, "hard"),
+        "soft_everywhere": np.clip(soften(mask, 2.0) * np.float32(0.9), 0, 1),
+    }
+    composite_only = {name: time_calls(lambda a=a: composite(content, stylized, a), n)
+                      for name, a in alphas.items()}
+    alpha_only = time_calls(lambda: pipeline.alpha(mask, "saliency", softness=3.0), n)
+    return {
+        "megapixels": config.reblend_mp, "shape": list(content.shape[:2]),
+        "softness_slider": by_softness, "method_slider": by_method,
+        "composite_only": composite_only, "alpha_only_softness_3": alpha_only,
+        "note": ("softness_slider: Pipeline.blend(stylized, mask, 'saliency', softness=s) "
+                 f"cycling s over {list(softness)}; method_slider cycles the blend methods; "
+                 "composite_only: helpers.blend.composite with alpha precomputed "
+                 "('soft_everywhere' is a worst case: a fractional alpha over the whole "
+                 "garment)"),
+    }
+
+
+def measure_pipeline_1mp(config: Config, style: np.ndarray, stage_rows: list[dict],
+                         workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """The full offline pipeline warm (models loaded) and cold (fresh process)."""
+    warm = None
+    for row in stage_rows:
+        if row["megapixels"] == config.pipeline_mp:
+            warm = row["stages"]["pipeline"]
+    content = make_content(config.pipeline_mp)
+    if warm is None:
+        calls = stage_callables(stage_inputs(content, style, config.max_side),
+                                config.max_side)
+        warm = time_calls(calls["pipeline"], 3)
+    folder = workdir / "cold"
+    save_inputs({"content": content, "style": style}, folder)
+    log(f"cold start at {config.pipeline_mp:g} MP (fresh process) ...")
+    cold = run_child({"task": "cold", "dir": str(folder), "max_side": config.max_side})
+    return {"megapixels": config.pipeline_mp, "warm": warm, "cold": cold,
+            "note": ("warm: a fresh Pipeline per run, models already loaded in the process; "
+                     "cold: a new interpreter importing helpers, loading the models and "
+                     "running once (process_wall_s includes interpreter start and exit)")}
+
+
+def measure_end_to_end(config: Config, style: np.ndarray, workdir: Path,
+                       log: Callable[[str], None]) -> dict[str, Any]:
+    """A JPEG of ``end_to_end_mp`` loaded and processed in a fresh process: peak RSS."""
+    from helpers.images import save_image
+
+    content = make_content(config.end_to_end_mp)
+    folder = workdir / "end_to_end"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_image(content, folder / "content.jpg")
+    np.save(folder / "style.npy", style)
+    del content
+    log(f"{config.end_to_end_mp:g} MP end to end (fresh process) ...")
+    child = run_child({"task": "end_to_end", "dir": str(folder), "max_side": config.max_side})
+    return {"megapixels": config.end_to_end_mp, **child,
+            "note": "fresh interpreter: imports, load_image of the JPEG, Pipeline.run; "
+                    "peak_rss_mb is the process's ru_maxrss"}
+
+
+# --------------------------------------------------------------------------- children
+def child_main(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run inside a fresh interpreter: one stage's peak, the cold start or end to end."""
+    started = time.perf_counter()
+    task, folder, max_side = spec["task"], Path(spec["dir"]), spec["max_side"]
+    if task == "stage":
+        inputs = {p.stem: np.load(p) for p in sorted(folder.glob("*.npy"))}
+        calls = stage_callables(inputs, max_side)
+        if spec["stage"] in ("stylization", "pipeline"):
+            from helpers.stylize import load_stylizer
+
+            load_stylizer("magenta_onnx")  # the models' memory is not the stage's
+        return measure_peak(calls[spec["stage"]])
+    if task == "cold":
+        import_start = time.perf_counter()
+        from helpers.pipeline import Pipeline
+
+        imported = time.perf_counter()
+        content, style = np.load(folder / "content.npy"), np.load(folder / "style.npy")
+        run_start = time.perf_counter()
+        Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side,
+                 notify=None).run(content, style)
+        done = time.perf_counter()
+        return {"import_s": imported - import_start, "first_run_s": done - run_start,
+                "in_process_s": done - started, "peak_rss_mb": round(maxrss_bytes() / MB, 1)}
+    if task == "end_to_end":
+        from helpers.images import load_image
+        from helpers.pipeline import Pipeline
+
+        with RssSampler(0.005) as sampler:
+            content = load_image(folder / "content.jpg")
+            style = np.load(folder / "style.npy")
+            result = Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side,
+                              notify=None).run(content, style)
+        return {"shape": list(content.shape[:2]), "in_process_s": time.perf_counter() - started,
+                "stage_timings_s": result.timings,
+                "peak_rss_mb": round(maxrss_bytes() / MB, 1),
+                "sampled_peak_rss_mb": round(sampler.peak / MB, 1)}
+    raise ValueError(f"unknown benchmark child task {task!r}")
+
+
+# --------------------------------------------------------------------------- targets
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each stated target with the measured value and whether it is met."""
+    targets = []
+
+    def add(key: str, description: str, measured: float, limit: float, unit: str,
+            higher_is_better: bool = False, detail: str = "") -> None:
+        met = measured >= limit if higher_is_better else measured <= limit
+        targets.append({"id": key, "description": description,
+                        "target": f"{'>=' if higher_is_better else '<='} {limit:g} {unit}",
+                        "measured": round(measured, 4), "unit": unit, "met": bool(met),
+                        "detail": detail})
+
+    reblend = results["reblend"]
+    add("reblend_ms", f"re-blend after a softness change at {reblend['megapixels']:g} MP "
+        "(median)", reblend["softness_slider"]["median_s"] * 1e3, 30, "ms",
+        detail=f"p90 {reblend['softness_slider']['p90_s'] * 1e3:.1f} ms")
+    comp = reblend["composite_only"]["pipeline_saliency"]
+    add("composite_ms", f"compositing alone at {reblend['megapixels']:g} MP (pipeline alpha, "
+        "median)", comp["median_s"] * 1e3, 3, "ms", detail="worst case (soft everywhere): "
+        f"{reblend['composite_only']['soft_everywhere']['median_s'] * 1e3:.1f} ms")
+    rows = results["blend_vs_loop"]["rows"]
+    worst = min(rows, key=lambda r: r["speedup"])
+    add("blend_speedup", "blend vs the per-pixel loops (lowest over sizes)", worst["speedup"],
+        25, "x", higher_is_better=True, detail=f"at {worst['megapixels']:g} MP")
+    style_rows = results["stylization_overhead"]["rows"]
+    worst = max(style_rows, key=lambda r: r["overhead_fraction"])
+    add("stylization_overhead", "our overhead over bare onnxruntime (fastest runs, highest "
+        "over sizes)",
+        worst["overhead_fraction"] * 100, 10, "%", detail=f"at {worst['megapixels']:g} MP")
+    for row in results["u2net"]["rows"]:
+        if row["task"] == "cloth_parsing":
+            fastest = row[row["fastest_runner"]]["median_s"]
+            add("cloth_parsing_s", f"cloth parsing {row['input'][0]}x{row['input'][1]}, "
+                f"fastest runner ({row['fastest_runner']})", fastest, 3, "s",
+                detail=f"torch_runner {row['torch_runner']['median_s']:.2f} s, plain torch "
+                       f"{row['torch_plain']['median_s']:.2f} s")
+    e2e = results["end_to_end"]
+    add("end_to_end_peak_gb", f"{e2e['megapixels']:g} MP end to end, peak RSS",
+        e2e["peak_rss_mb"] / 1024, 3, "GB")
+    pipe = results["pipeline_1mp"]
+    add("pipeline_s", f"full offline pipeline at {pipe['megapixels']:g} MP, models loaded "
+        "(median)", pipe["warm"]["median_s"], 5, "s",
+        detail=f"cold start {pipe['cold']['process_wall_s']:.1f} s")
+    return targets
+
+
+# --------------------------------------------------------------------------- markdown
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as commit-ready markdown tables."""
+    m, v = results["machine"], results["versions"]
+    lines = [
+        f"# Benchmarks ({results['mode']} run, {results['created']})", "",
+        f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['ram_gb']} GB RAM; load average "
+        f"{m['load_average_start']} at the start, {m.get('load_average_end')} at the end "
+        "(the machine is shared: medians of interleaved repeats, ratios measured side by "
+        "side).", "",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()), "",
+        "## Stages (median wall time; peak RSS of a fresh process running the stage, "
+        "and its increase over the process before the stage)", "",
+    ]
+    sizes = results["sizes"]
+    header = "| stage | " + " | ".join(
+        f"{r['megapixels']:g} MP ({r['shape'][0]}x{r['shape'][1]})" for r in sizes) + " |"
+    lines += [header, "|" + "---|" * (len(sizes) + 1)]
+    for stage in STAGES:
+        cells = []
+        for row in sizes:
+            entry = row["stages"][stage]
+            memory = entry.get("memory", {})
+            cells.append(f"{_ms(entry['median_s'])} / {memory.get('peak_rss_mb', '?')} MB "
+                         f"(+{memory.get('increase_mb', '?')})")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    lines += ["", "Stages: " + "; ".join(f"**{k}**: {n}" for k, n in STAGE_NOTES.items()), ""]
+
+    lines += ["## Comparisons (same run, same inputs)", "",
+              "| comparison | size | ours | baseline | ratio |", "|---|---|---|---|---|"]
+    for row in results["blend_vs_loop"]["rows"]:
+        how = "measured" if row["loop"]["measured"] else "extrapolated"
+        lines.append(f"| blend vs per-pixel loops ({how}) | {row['megapixels']:g} MP | "
+                     f"{_ms(row['ours_median_s'])} | {_ms(row['loop_median_s'])} | "
+                     f"{row['speedup']:.0f}x faster |")
+    for row in results["stylization_overhead"]["rows"]:
+        lines.append(f"| stylization: helpers vs bare onnxruntime (fastest; median) | "
+                     f"{row['megapixels']:g} MP | {_ms(row['helpers']['min_s'])}; "
+                     f"{_ms(row['helpers']['median_s'])} | "
+                     f"{_ms(row['bare_onnxruntime']['min_s'])}; "
+                     f"{_ms(row['bare_onnxruntime']['median_s'])} | "
+                     f"{row['overhead_fraction'] * 100:+.1f} %; "
+                     f"{row['overhead_fraction_median'] * 100:+.1f} % |")
+    for row in results["u2net"]["rows"]:
+        size = f"{row['input'][0]}x{row['input'][1]}"
+        for runner in ("torch_runner", "onnx_runner"):
+            lines.append(f"| U²-Net {row['task']} ({row['arch']}, random weights): {runner} vs "
+                         f"plain torch | {size} | {_ms(row[runner]['median_s'])} | "
+                         f"{_ms(row['torch_plain']['median_s'])} | "
+                         f"{row['torch_plain']['median_s'] / row[runner]['median_s']:.2f}x "
+                         "faster |")
+    reblend = results["reblend"]
+    size = f"{reblend['megapixels']:g} MP"
+    lines.append(f"| re-blend, softness slider (p90 {_ms(reblend['softness_slider']['p90_s'])})"
+                 f" | {size} | {_ms(reblend['softness_slider']['median_s'])} | | |")
+    lines.append(f"| re-blend, method slider | {size} | "
+                 f"{_ms(reblend['method_slider']['median_s'])} | | |")
+    for name, entry in reblend["composite_only"].items():
+        lines.append(f"| composite only, {name} alpha | {size} | {_ms(entry['median_s'])} | | |")
+    pipe = results["pipeline_1mp"]
+    lines.append(f"| full offline pipeline, models loaded | {pipe['megapixels']:g} MP | "
+                 f"{_ms(pipe['warm']['median_s'])} | | |")
+    lines.append(f"| cold start (fresh process: imports {_ms(pipe['cold']['import_s'])}, first "
+                 f"run {_ms(pipe['cold']['first_run_s'])}) | {pipe['megapixels']:g} MP | "
+                 f"{_ms(pipe['cold']['process_wall_s'])} | | |")
+    e2e = results["end_to_end"]
+    lines.append(f"| end to end from a JPEG, fresh process: peak RSS "
+                 f"{e2e['peak_rss_mb']:.0f} MB | {e2e['megapixels']:g} MP | "
+                 f"{_ms(e2e['in_process_s'])} | | |")
+    lines += ["", "Notes: " + " ".join(results[k]["note"] + "." for k in (
+        "blend_vs_loop", "stylization_overhead", "u2net", "reblend")), ""]
+
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for t in results["targets"]:
+        detail = f" ({t['detail']})" if t["detail"] else ""
+        lines.append(f"| {t['description']} {t['target']} | {t['measured']:g} {t['unit']}"
+                     f"{detail} | {'yes' if t['met'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+@dataclass
+class Run:
+    config: Config
+    log_lines: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def log(self, message: str) -> None:
+        line = f"[{time.perf_counter() - self.started:7.1f} s] {message}"
+        self.log_lines.append(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+def run_benchmarks(config: Config) -> dict[str, Any]:
+    """Every measurement of ``config``; the JSON-ready results."""
+    run = Run(config)
+    results: dict[str, Any] = {
+        "schema": SCHEMA_VERSION, "mode": config.mode,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(), "versions": versions(),
+        "config": {k: (list(map(list, val)) if k == "u2net" else
+                       {str(s): n for s, n in val.items()} if isinstance(val, dict) else val)
+                   for k, val in asdict(config).items()},
+    }
+    style = make_style()
+    with tempfile.TemporaryDirectory(prefix="benchmarks-") as tmp:
+        workdir = Path(tmp)
+        results["sizes"], results["blend_vs_loop"] = measure_sizes(config, style, workdir,
+                                                                   run.log)
+        results["stylization_overhead"] = measure_stylization(config, style, run.log)
+        results["reblend"] = measure_reblend(config, style, run.log)
+        results["pipeline_1mp"] = measure_pipeline_1mp(config, style, results["sizes"],
+                                                       workdir, run.log)
+        results["end_to_end"] = measure_end_to_end(config, style, workdir, run.log)
+        results["u2net"] = measure_u2net(config, workdir, run.log)
+    results["machine"]["load_average_end"] = load_average()
+    results["total_s"] = time.perf_counter() - run.started
+    results["targets"] = evaluate_targets(results)
+    return results
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, one repeat (< 60 s): proves the script works")
+    parser.add_argument("--out", type=Path, help="JSON destination (default: "
+                        "benchmarks/results/latest.json, quick.json with --quick)")
+    parser.add_argument("--markdown", type=Path, help="markdown destination (default: "
+                        "benchmarks/results/latest.md, quick.md with --quick)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        result = child_main(json.loads(args.child))
+        print(CHILD_MARKER + json.dumps(result), flush=True)
+        return 0
+    from helpers.images import atomic_write_bytes, save_json
+
+    config = QUICK if args.quick else FULL
+    stem = "quick" if args.quick else "latest"
+    out = args.out or RESULTS_DIR / f"{stem}.json"
+    md_path = args.markdown or RESULTS_DIR / f"{stem}.md"
+    results = run_benchmarks(config)
+    table = markdown(results)
+    save_json(results, out)
+    atomic_write_bytes(md_path, table.encode("utf-8"))
+    print(table)
+    print(f"wrote {out} and {md_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

