@@ -361,7 +361,7 @@ def blend(
         The output I. An empty region returns a copy of the content with a warning.
     """
     alpha = blend_alpha(mask, method, saliency=saliency, matte=matte, softness=softness)
-    _warn_if_empty(alpha)
+    warn_if_empty(alpha)
     return composite(content, stylized, alpha)
 
 
@@ -404,12 +404,13 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
     return out.copy() if out is content else out
 
 
-def _warn_if_empty(alpha: np.ndarray) -> None:
+def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3) -> None:
+    """Warn that the content comes back unchanged when ``alpha`` is zero everywhere."""
     if not alpha.any():
         import warnings
 
         warnings.warn(
             "the chosen region is empty: the content is returned unchanged; "
             "pick another garment or add a positive click inside it",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

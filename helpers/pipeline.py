@@ -39,7 +39,14 @@ from helpers._checks import (
     check_positive,
     check_unit_interval,
 )
-from helpers.blend import BLEND_METHODS, GarmentLayer, blend_alpha, blend_layers, composite
+from helpers.blend import (
+    BLEND_METHODS,
+    GarmentLayer,
+    blend_alpha,
+    blend_layers,
+    composite,
+    warn_if_empty,
+)
 
 #: Segmentation back-ends: pretrained (by weight name) and the offline default.
 SEGMENTATION_BACKENDS = ("auto", "u2net_cloth", "u2net_cloth_onnx", "grabcut")
@@ -450,12 +457,7 @@ class Pipeline:
         return out
 
     def _composite(self, stylized: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        if not alpha.any():
-            import warnings
-
-            warnings.warn("the chosen region is empty: the content is returned unchanged; "
-                          "pick another garment or add a positive click inside it",
-                          stacklevel=3)
+        warn_if_empty(alpha, stacklevel=4)
         return composite(self.content, stylized, alpha)
 
     # ------------------------------------------------------------------ one call
