@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from helpers._checks import check_image, check_labels
+from helpers.images import resize_map
 
 __all__ = [
     "CLASS_NAMES",
@@ -78,13 +79,6 @@ _FACE_SCALE_FACTORS = (1.1, 1.15, 1.2, 1.25)
 CLICK_SNAP_MIN_PROBABILITY = 0.3
 
 _NAME_TO_ID = {name: class_id for class_id, name in CLASS_NAMES.items()}
-
-
-def _resize_map(map2d: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    """Bilinear (align_corners=False) resize of a [0, 1] float map."""
-    from helpers.images import resize_map
-
-    return resize_map(map2d, size_hw)
 
 
 # --------------------------------------------------------------------------- labels
@@ -830,7 +824,7 @@ def _segment(shape_hw: Sequence[int], work: np.ndarray, sx: float, sy: float,
     else:
         radius_w = max(1.0, float(click_radius) * min(sx, sy))
     mask_w = _grabcut_work(work, box_w, face, pos_w, neg_w, radius_w, iterations)
-    full = _resize_map(mask_w.astype(np.float32), shape_hw)
+    full = resize_map(mask_w.astype(np.float32), shape_hw)
     return (full >= 0.5).astype(np.float32)
 
 
