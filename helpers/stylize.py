@@ -58,6 +58,7 @@ import cv2
 import numpy as np
 
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
+from helpers.images import resize_image
 from helpers.weights import HUB_ENV_VAR, MAGENTA_HUB_URL, resolve_hub_handle
 
 #: Valid ``backend`` names, the offline default first.
@@ -138,17 +139,6 @@ def _is_image(value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- image helpers
-def _resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an ``(H, W, C)`` array to ``size = (height, width)`` (area down, cubic up)."""
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image
-    shrinking = height <= image.shape[0] and width <= image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    # cv2 saturates uint8 results, so cubic overshoot cannot wrap around
-    return cv2.resize(image, (width, height), interpolation=interpolation)
-
-
 def _to_unit_float(image: np.ndarray) -> np.ndarray:
     """``(H, W, 3) uint8`` -> ``(1, H, W, 3) float32`` in [0, 1] (the networks' input)."""
     return (image.astype(np.float32) / 255.0)[None]
@@ -434,7 +424,7 @@ class Stylizer:
 
     def _style_input(self, image: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` -> ``(1, style_size, style_size, 3) float32`` in [0, 1]."""
-        return _to_unit_float(_resize_rgb(image, (self.style_size, self.style_size)))
+        return _to_unit_float(resize_image(image, (self.style_size, self.style_size)))
 
     def style_bottleneck(self, style: np.ndarray) -> np.ndarray:
         """Predict the style bottleneck of an image (``magenta_onnx`` only).
@@ -495,7 +485,7 @@ class Stylizer:
         outputs = self._hub_module(tf.constant(_to_unit_float(content)), tf.constant(style))
         result = _to_uint8(np.asarray(outputs[0]))
         # the SavedModel may round sizes; the contract is "same size as the input"
-        return _resize_rgb(result, content.shape[:2])
+        return resize_image(result, content.shape[:2])
 
     def stylize(self, content: np.ndarray, style_or_bottleneck: np.ndarray, *,
                 strength: float = 1.0, stroke_scale: float = 1.0,
@@ -545,8 +535,8 @@ class Stylizer:
                     "strength (or blend the stylized and content images yourself)"
                 )
             network_style = self._style_input(check_image(style_or_bottleneck, "style"))
-        stylized = self._run_network(_resize_rgb(content, work_size), network_style)
-        stylized = _resize_rgb(stylized, content.shape[:2])
+        stylized = self._run_network(resize_image(content, work_size), network_style)
+        stylized = resize_image(stylized, content.shape[:2])
         return preserve_content_colors(stylized, content) if preserve_colors else stylized
 
 
