@@ -410,16 +410,17 @@ def measure_loop(inputs: dict[str, np.ndarray], ours: Callable[[], np.ndarray],
 
 # --------------------------------------------------------------------------- stylization
 class BareMagenta:
-    """The two Magenta ONNX models in plain onnxruntime sessions (default options)."""
+    """The two Magenta ONNX models (float32 graph) in bare onnxruntime sessions.
+
+    The sessions have the options :func:`helpers.stylize.make_onnx_session` gives ours, so
+    the comparison measures our Python around them, not a choice of graph optimisations.
+    """
 
     def __init__(self) -> None:
-        import onnxruntime as ort
-
-        from helpers.stylize import BOTTLENECK_SIZE, load_magenta_onnx_model
+        from helpers.stylize import BOTTLENECK_SIZE, load_magenta_onnx_model, make_onnx_session
 
         def session(which: str):
-            model = load_magenta_onnx_model(which).SerializeToString()
-            return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+            return make_onnx_session(load_magenta_onnx_model(which))
 
         self.predict = session("predict")
         self.transform = session("transform")
@@ -455,32 +456,42 @@ def measure_stylization(config: Config, style: np.ndarray, log: Callable[[str], 
     from helpers.stylize import load_stylizer
 
     stylizer = load_stylizer("magenta_onnx")
+    int8 = load_stylizer("magenta_onnx", precision="int8")
     bare = BareMagenta()
     rows = []
     for megapixels in config.sizes_mp:
         log(f"stylization overhead at {megapixels:g} MP ...")
         content = make_content(megapixels)
         style_in, content_in = bare.prepare(content, style, config.max_side)
-        bare(style_in, content_in)  # warm both up at this size
-        stylizer.stylize(content, style, max_side=config.max_side)
+        bare(style_in, content_in)  # warm all three up at this size
+        float_out = stylizer.stylize(content, style, max_side=config.max_side)
+        int8_out = int8.stylize(content, style, max_side=config.max_side)
         timed = compare({
             "helpers": lambda c=content: stylizer.stylize(c, style, max_side=config.max_side),
             "bare_onnxruntime": lambda s=style_in, c=content_in: bare(s, c),
+            "helpers_int8": lambda c=content: int8.stylize(c, style, max_side=config.max_side),
         }, config.stylize_repeats)
-        ours, bare_timed = timed["helpers"], timed["bare_onnxruntime"]
+        ours, bare_timed, int8_timed = (timed["helpers"], timed["bare_onnxruntime"],
+                                        timed["helpers_int8"])
+        difference = np.abs(float_out.astype(np.int16) - int8_out.astype(np.int16))
         rows.append({
             "megapixels": megapixels, "work_shape": list(content_in.shape[1:3]),
-            "helpers": ours, "bare_onnxruntime": bare_timed,
+            "helpers": ours, "bare_onnxruntime": bare_timed, "helpers_int8": int8_timed,
             # the fastest run of each is the one least disturbed by other processes
             "overhead_fraction": ours["min_s"] / bare_timed["min_s"] - 1,
             "overhead_fraction_median": ours["median_s"] / bare_timed["median_s"] - 1,
             "overhead_fraction_cpu": ours["cpu_median_s"] / bare_timed["cpu_median_s"] - 1,
+            "float32_vs_int8_fraction": ours["min_s"] / int8_timed["min_s"] - 1,
+            "float32_vs_int8_fraction_median": ours["median_s"] / int8_timed["median_s"] - 1,
+            "float32_vs_int8_mean_abs_difference": float(difference.mean()),
         })
     return {"rows": rows, "note": (
-        "helpers: Stylizer.stylize (style resize + bottleneck, content resize to the working "
-        "size, network, resize back to full size); bare: the two session.run calls on "
-        "inputs prepared beforehand, sessions with default options; overhead from the "
-        "fastest of the interleaved runs of each (medians and CPU times in the JSON)")}
+        "helpers: Stylizer.stylize with the default float32 graph (style resize + "
+        "bottleneck, content resize to the working size, network, resize back to full "
+        "size); helpers_int8: the same with the shipped int8 graph (CPU-dependent); bare: "
+        "the two float32 session.run calls on inputs prepared beforehand, with our session "
+        "options; ratios from the fastest of the interleaved runs of each (medians and CPU "
+        "times in the JSON)")}
 
 
 # --------------------------------------------------------------------------- U²-Net
@@ -717,6 +728,11 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("stylization_overhead", "our overhead over bare onnxruntime (fastest runs, highest "
         "over sizes)",
         worst["overhead_fraction"] * 100, 10, "%", detail=f"at {worst['megapixels']:g} MP")
+    worst = max(style_rows, key=lambda r: r["float32_vs_int8_fraction"])
+    add("float32_vs_int8", "float32 stylization graph vs the shipped int8 one (fastest runs, "
+        "highest over sizes)", worst["float32_vs_int8_fraction"] * 100, 20, "%",
+        detail=f"at {worst['megapixels']:g} MP; medians "
+               f"{worst['float32_vs_int8_fraction_median'] * 100:+.1f} %")
     for row in results["u2net"]["rows"]:
         if row["task"] == "cloth_parsing":
             fastest = row[row["fastest_runner"]]["median_s"]
@@ -781,6 +797,14 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{_ms(row['bare_onnxruntime']['median_s'])} | "
                      f"{row['overhead_fraction'] * 100:+.1f} %; "
                      f"{row['overhead_fraction_median'] * 100:+.1f} % |")
+    for row in results["stylization_overhead"]["rows"]:
+        lines.append(f"| stylization: float32 graph vs shipped int8 (fastest; median) | "
+                     f"{row['megapixels']:g} MP | {_ms(row['helpers']['min_s'])}; "
+                     f"{_ms(row['helpers']['median_s'])} | "
+                     f"{_ms(row['helpers_int8']['min_s'])}; "
+                     f"{_ms(row['helpers_int8']['median_s'])} | "
+                     f"{row['float32_vs_int8_fraction'] * 100:+.1f} %; "
+                     f"{row['float32_vs_int8_fraction_median'] * 100:+.1f} % |")
     for row in results["u2net"]["rows"]:
         size = f"{row['input'][0]}x{row['input'][1]}"
         for runner in ("torch_runner", "onnx_runner"):

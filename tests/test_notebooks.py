@@ -262,6 +262,30 @@ def test_paper_figures_are_regenerated(executed):
 
 
 @pytest.mark.slow
+def test_paper_figures_are_byte_identical_when_regenerated(executed, tmp_path):
+    """Regenerating the figures in a fresh kernel gives the same bytes.
+
+    Guards ``python -m helpers.run`` leaving ``git status`` clean: the committed figures
+    are only reproducible if every stage (the stylizer above all, whose int8 graph once
+    drew other colours on other CPUs) gives the same pixels on every run.
+    """
+    import papermill
+
+    first = stage(executed, "06_paper_figures")
+    path = NOTEBOOKS_DIR / "06_paper_figures.ipynb"
+    papermill.execute_notebook(
+        str(path), str(tmp_path / path.name), parameters=parameters_for(path, tmp_path),
+        kernel_name="python3", cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+        execution_timeout=600)
+    second = tmp_path / NOTEBOOK_STAGES["06_paper_figures"]
+    figures = sorted(item.name for item in first.glob("*.png"))
+    assert len(figures) >= 4
+    differing = [name for name in figures
+                 if (first / name).read_bytes() != (second / name).read_bytes()]
+    assert not differing, f"regenerated figures differ: {differing}"
+
+
+@pytest.mark.slow
 def test_quickstart_output_has_the_capped_size_of_a_portrait_photo(executed):
     folder = stage(executed, "00_quickstart")
     assert image_hw(folder / "output.png") == HOPPER_HW
