@@ -13,8 +13,8 @@ writes ``benchmarks/results/quick.json`` and ``quick.md`` (ignored by git) unles
 What is measured (every comparison side by side in the same run, calls interleaved,
 medians of several repeats, because the machine is shared and noisy):
 
-* **Stages** of the offline pipeline (``grabcut`` segmentation, ``guided`` saliency,
-  ``magenta_onnx`` stylization) and the whole :meth:`helpers.pipeline.Pipeline.run`
+* **Stages** of the offline pipeline (``classical_parsing`` segmentation, whose pass
+  also gives the ``person_matte`` saliency; ``magenta_onnx`` stylization) and the whole :meth:`helpers.pipeline.Pipeline.run`
   for content sizes of 0.25, 1, 4 and 12 MP: wall time in this process (models
   loaded) and peak memory in a fresh child process per stage (``ru_maxrss`` plus
   an RSS sampler, the stage's inputs loaded from ``.npy`` files first).
@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,13 +70,16 @@ CHILD_MARKER = "BENCHMARK_CHILD_RESULT "
 STAGES = ("segmentation", "stylization", "saliency", "alpha", "composite", "blend",
           "pipeline")
 STAGE_NOTES = {
-    "segmentation": "GrabCut from the automatic torso box (helpers.segment.interactive_mask)",
-    "stylization": "Magenta int8 ONNX, working side <= 1024, resized back",
-    "saliency": "guided edge-aware alpha of the region (the offline M)",
+    "segmentation": "the offline classical parser: cloth classes and the person matte M in "
+                    "one pass (helpers.segmentation.classical_parsing.parse_person)",
+    "stylization": "Magenta ONNX (float32 graph), working side <= 1024, resized back",
+    "saliency": "guided edge-aware matte of the region (the matting methods' alpha; the "
+                "offline M itself comes with the parse)",
     "alpha": "blend_alpha(mask, 'saliency', saliency=M)",
     "composite": "composite(C, S, alpha)",
     "blend": "helpers.blend.blend: alpha + composite",
-    "pipeline": "Pipeline('grabcut', 'guided', 'magenta_onnx').run, fresh caches",
+    "pipeline": "Pipeline('classical_parsing', 'person_matte', 'magenta_onnx').run, fresh "
+                "caches",
 }
 MB = 1024 * 1024
 
@@ -297,12 +301,12 @@ def run_child(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
 def stage_inputs(content: np.ndarray, style: np.ndarray, max_side: int) -> dict[str, np.ndarray]:
     """Every stage's inputs, computed once (this also warms the models up)."""
     from helpers.blend import blend_alpha
-    from helpers.saliency import edge_aware_alpha
-    from helpers.segment import interactive_mask
+    from helpers.segmentation.classical_parsing import parse_person
     from helpers.stylize import load_stylizer
 
-    mask = interactive_mask(content)
-    saliency = edge_aware_alpha(content, mask, method="guided")
+    parse = parse_person(content)
+    mask = (parse.labels == 1).astype(np.float32)
+    saliency = parse.person
     return {
         "content": content, "style": style, "mask": mask, "saliency": saliency,
         "stylized": load_stylizer("magenta_onnx").stylize(content, style, max_side=max_side),
@@ -316,7 +320,7 @@ def stage_callables(inputs: dict[str, np.ndarray], max_side: int,
     from helpers.blend import blend, blend_alpha, composite
     from helpers.pipeline import Pipeline
     from helpers.saliency import edge_aware_alpha
-    from helpers.segment import interactive_mask
+    from helpers.segmentation.classical_parsing import parse_person
     from helpers.stylize import load_stylizer
 
     c, s, m = inputs["content"], inputs["style"], inputs["mask"]
@@ -324,11 +328,14 @@ def stage_callables(inputs: dict[str, np.ndarray], max_side: int,
     stylizer = load_stylizer("magenta_onnx")
 
     def pipeline() -> Any:
-        fresh = Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side, notify=None)
-        return fresh.run(c, s)
+        fresh = Pipeline("classical_parsing", "person_matte", "magenta_onnx",
+                         max_side=max_side, notify=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # synthetic content: "no person found"
+            return fresh.run(c, s)
 
     return {
-        "segmentation": lambda: interactive_mask(c),
+        "segmentation": lambda: parse_person(c),
         "stylization": lambda: stylizer.stylize(c, s, max_side=max_side),
         "saliency": lambda: edge_aware_alpha(c, m, method="guided"),
         "alpha": lambda: blend_alpha(m, "saliency", saliency=saliency),
@@ -498,7 +505,7 @@ def measure_stylization(config: Config, style: np.ndarray, log: Callable[[str], 
 def network_batch(content: np.ndarray, side: int) -> np.ndarray:
     """The network input: the real preprocessing at 768 / 320, a resized image otherwise."""
     from helpers.saliency import preprocess_saliency
-    from helpers.segment import CLOTH_INPUT_SIZE, preprocess_cloth
+    from helpers.segmentation.u2net_cloth import CLOTH_INPUT_SIZE, preprocess_cloth
 
     if side == CLOTH_INPUT_SIZE:
         return preprocess_cloth(content)
@@ -570,7 +577,7 @@ def measure_reblend(config: Config, style: np.ndarray, log: Callable[[str], None
 
     log(f"re-blend latency at {config.reblend_mp:g} MP ...")
     content = make_content(config.reblend_mp)
-    pipeline = Pipeline("grabcut", "guided", "magenta_onnx", max_side=config.max_side,
+    pipeline = Pipeline("classical_parsing", "person_matte", "magenta_onnx", max_side=config.max_side,
                         notify=None)
     result = pipeline.run(content, style)
     stylized, mask = result.stylized, result.mask
@@ -677,7 +684,7 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
         imported = time.perf_counter()
         content, style = np.load(folder / "content.npy"), np.load(folder / "style.npy")
         run_start = time.perf_counter()
-        Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side,
+        Pipeline("classical_parsing", "person_matte", "magenta_onnx", max_side=max_side,
                  notify=None).run(content, style)
         done = time.perf_counter()
         return {"import_s": imported - import_start, "first_run_s": done - run_start,
@@ -689,7 +696,7 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
         with RssSampler(0.005) as sampler:
             content = load_image(folder / "content.jpg")
             style = np.load(folder / "style.npy")
-            result = Pipeline("grabcut", "guided", "magenta_onnx", max_side=max_side,
+            result = Pipeline("classical_parsing", "person_matte", "magenta_onnx", max_side=max_side,
                               notify=None).run(content, style)
         return {"shape": list(content.shape[:2]), "in_process_s": time.perf_counter() - started,
                 "stage_timings_s": result.timings,

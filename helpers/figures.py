@@ -2,10 +2,10 @@
 look at the boundary and boundary measures per blending method.
 
 Every figure states which back-ends produced it (:func:`backend_caption`) in its
-footer or title, because the offline defaults differ in kind from the pretrained
-models: offline, the segmentation is an interactive GrabCut region (no cloth
-classes) and the "saliency map" M is an edge-aware alpha of that region rather than
-U²-Net saliency of the whole photo.
+footer or title, because the offline defaults are other methods than the pretrained
+models: offline, the cloth classes come from the classical parser and the saliency map M
+is its soft matte of the person rather than U²-Net saliency; ``grabcut`` gives a region
+without cloth classes.
 
 Array contract: images ``(H, W, 3) uint8`` RGB; masks, alphas and saliency maps
 ``(H, W) float32`` in [0, 1]; label maps ``(H, W) uint8``.
@@ -32,8 +32,8 @@ from helpers.boundaries import EDGE_TYPES, boundary_metrics, closer_look_figure,
 
 #: Stage order in captions; other stages follow in their dict order.
 STAGES = ("segmentation", "saliency", "stylization")
-#: Back-ends that run without pretrained U²-Net weights (see :mod:`helpers.pipeline`).
-OFFLINE_BACKENDS = ("grabcut", "guided", "matting")
+#: Saliency back-ends that run without pretrained weights (see :mod:`helpers.pipeline`).
+OFFLINE_SALIENCY = ("person_matte",)
 #: Measures drawn by :func:`boundary_metrics_figure`: key -> panel title.
 METRIC_PANELS = {
     "seam": "seam: output / photo gradient energy\n(1 = as the photo)",
@@ -42,7 +42,8 @@ METRIC_PANELS = {
 }
 # Value drawn as a dashed "as the photo" line in each metrics panel.
 _METRIC_REFERENCE = {"seam": 1.0, "color_step": 0.0, "leakage": 0.0}
-_DISPLAY_NAMES = {"grabcut": "GrabCut", "guided": "guided filter", "matting": "matting"}
+_DISPLAY_NAMES = {"grabcut": "GrabCut", "classical_parsing": "classical parser",
+                  "person_matte": "person matte"}
 _SAVE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 # Tint of the chosen region in overlays (RGB) and its opacity.
 _REGION_TINT = np.array([230, 40, 40], dtype=np.float32)
@@ -63,7 +64,7 @@ def backend_caption(backends: Mapping[str, str]) -> str:
     Returns
     -------
     str
-        E.g. ``"segmentation: grabcut (offline) · saliency: guided (offline) ·
+        E.g. ``"segmentation: classical_parsing (offline) · saliency: person_matte (offline) ·
         stylization: magenta_onnx"``; pretrained U²-Net back-ends are marked
         ``(pretrained)``. Stages follow :data:`STAGES`, then any others.
     """
@@ -77,13 +78,22 @@ def backend_caption(backends: Mapping[str, str]) -> str:
     for stage in stages:
         name = str(backends[stage])
         if stage in ("segmentation", "saliency"):
-            name += " (offline)" if name in OFFLINE_BACKENDS else " (pretrained)"
+            name += " (pretrained)" if _is_pretrained(backends, stage) else " (offline)"
         parts.append(f"{stage}: {name}")
     return " · ".join(parts)
 
 
 def _is_pretrained(backends: Mapping[str, str], stage: str) -> bool:
-    return backends.get(stage) not in (None, *OFFLINE_BACKENDS)
+    name = backends.get(stage)
+    if name is None:
+        return False
+    if stage == "segmentation":
+        from helpers import segmentation
+
+        if name not in segmentation.BACKENDS:
+            return False
+        return segmentation.backend_class(name).capabilities.needs_weights
+    return name not in OFFLINE_SALIENCY
 
 
 def _add_footer(fig, caption: str) -> None:
@@ -128,8 +138,9 @@ def _draw_segmentation(ax, content: np.ndarray, mask: np.ndarray,
     region = mask >= 0.5
     if labels is not None:
         labels = check_labels(labels, shape=content.shape[:2])
+        method = backends.get("segmentation", "U²-Net")
         _show(ax, colorize_labels(labels),
-              f"cloth parsing ({backends.get('segmentation', 'U²-Net')})")
+              f"cloth parsing ({_DISPLAY_NAMES.get(method, method)})")
         if region.any() and not region.all():
             # Outline the garment that was chosen for stylization.
             ax.contour(region.astype(np.float32), levels=[0.5], colors="white",
@@ -156,7 +167,7 @@ def _saliency_title(backends: Mapping[str, str]) -> str:
     backend = backends.get("saliency", "?")
     if _is_pretrained(backends, "saliency"):
         return f"saliency map M ({backend})"
-    return f"M: edge-aware alpha of the region ({backend})"
+    return f"M: soft matte of the person ({_DISPLAY_NAMES.get(backend, backend)})"
 
 
 # --------------------------------------------------------------------------- figures
@@ -166,10 +177,9 @@ def pipeline_overview_figure(result, style: np.ndarray, *, title: str | None = N
     """The method figure: every intermediate of one run, with a legend and back-ends.
 
     Panels (8 image axes, two rows of four): content C, saliency map M (grey),
-    segmentation (pretrained: cloth classes coloured with
-    :data:`helpers.segment.PALETTE`, a class legend and the chosen garment outlined;
-    offline: the chosen GrabCut region tinted on the photo with the legend
-    "chosen garment (GrabCut)"), style image; stylized S, masked garment (S inside
+    segmentation (with cloth classes: coloured with :data:`helpers.segment.PALETTE`, a
+    class legend and the chosen garment outlined; ``grabcut``: the chosen region tinted
+    on the photo with the legend "chosen garment (GrabCut)"), style image; stylized S, masked garment (S inside
     the region, white elsewhere), the blending weight alpha and the output I.
 
     Parameters
@@ -362,9 +372,8 @@ def metrics_for_methods(pipeline, result, methods: Sequence[str] = BLEND_METHODS
 
     Each method's output is recomputed with ``pipeline.blend`` and measured with
     :func:`helpers.boundaries.boundary_metrics` against the content. Edges are split
-    by cloth classes (``result.labels``) and, only with pretrained U²-Net saliency,
-    into person and background by M; the offline M is a matte of the region itself,
-    which says nothing about what lies outside it, so it is not used for the split.
+    by cloth classes (``result.labels``) and into person and background by M (U²-Net
+    saliency or the offline person matte: both are maps of the whole person).
 
     Parameters
     ----------
@@ -393,7 +402,7 @@ def metrics_for_methods(pipeline, result, methods: Sequence[str] = BLEND_METHODS
     for method in methods:
         check_choice(method, BLEND_METHODS, "blend method")
     pipeline.set_content(result.content)
-    saliency = result.saliency if pipeline.pretrained_saliency else None
+    saliency = result.saliency
     measured: dict[str, dict[str, dict[str, float] | None]] = {}
     for method in methods:
         output = pipeline.blend(result.stylized, result.mask, method, softness=softness)

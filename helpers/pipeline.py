@@ -1,7 +1,7 @@
 """The whole job: segment, saliency, stylize, blend — each expensive stage cached.
 
 Like segment-anything's ``set_image`` / ``predict`` split, the expensive work runs once
-per content image (cloth parsing, the saliency map) or once per content and style
+per content image (the cloth parse, the saliency map) or once per content and style
 parameters (stylization), and :meth:`Pipeline.blend` — the only step a blending slider
 changes — is cheap. Every stage records which back-end served it.
 
@@ -12,18 +12,24 @@ otherwise, saying so in one line:
 ================ ================================= ==================================
 stage            pretrained                        offline default (no weights)
 ================ ================================= ==================================
-segmentation     ``u2net_cloth`` (.pth, torch),    ``grabcut``: interactive GrabCut
-                 ``u2net_cloth_onnx``              from clicks, face-anchored start
-saliency         ``u2net``, ``u2netp`` (.pth),     ``guided``: edge-aware alpha of the
-                 ``u2net_onnx``, ``u2netp_onnx``   region (guided filter); ``matting``
-stylization      ``magenta_hub`` (TF Hub)          ``magenta_onnx`` (int8 Magenta)
+segmentation     ``u2net_cloth_onnx``,             ``classical_parsing``: the four
+                 ``u2net_cloth``                   cloth classes from face, body
+                                                   priors and graph cuts
+                                                   (``grabcut``: clicks, no classes)
+saliency         ``u2net``, ``u2netp`` (.pth),     ``person_matte``: the classical
+                 ``u2net_onnx``, ``u2netp_onnx``   parser's soft matte of the person
+stylization      ``magenta_hub`` (TF Hub)          ``magenta_onnx`` (Magenta, float32)
 ================ ================================= ==================================
+
+Segmentation back-ends come from one registry (:mod:`helpers.segmentation`); what each
+can do (cloth classes, clicks, a person matte) is in its capabilities.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from helpers import segmentation
 from helpers import weights as weights_module
 from helpers._checks import (
     check_choice,
@@ -48,33 +55,33 @@ from helpers.blend import (
     warn_if_empty,
 )
 
-#: Segmentation back-ends: pretrained (by weight name) and the offline default.
-SEGMENTATION_BACKENDS = ("auto", "u2net_cloth", "u2net_cloth_onnx", "grabcut")
-#: Saliency back-ends: pretrained and the offline, region-based defaults.
-SALIENCY_BACKENDS = ("auto", "u2net", "u2netp", "u2net_onnx", "u2netp_onnx", "guided",
-                     "matting")
+#: Segmentation back-ends: "auto" and the registry's names, in auto's order.
+SEGMENTATION_BACKENDS = ("auto", *segmentation.BACKENDS)
+#: Saliency back-ends: pretrained U²-Net and the offline person matte.
+SALIENCY_BACKENDS = ("auto", "u2net", "u2netp", "u2net_onnx", "u2netp_onnx", "person_matte")
 #: Stylization back-ends.
 STYLIZATION_BACKENDS = ("magenta_onnx", "magenta_hub")
 
-# Pretrained back-end -> (weights registry name, U²-Net architecture)
-_PRETRAINED = {
-    "u2net_cloth": ("cloth_segm_u2net", "u2net_cloth"),
-    "u2net_cloth_onnx": ("u2net_cloth_seg_onnx", "u2net_cloth"),
+# Pretrained saliency back-end -> (weights registry name, U²-Net architecture), in the
+# order "auto" tries them (the torch and ONNX runners are even on CPU).
+_SALIENCY_WEIGHTS = {
     "u2net": ("u2net", "u2net"),
-    "u2netp": ("u2netp", "u2netp"),
     "u2net_onnx": ("u2net_onnx", "u2net"),
+    "u2netp": ("u2netp", "u2netp"),
     "u2netp_onnx": ("u2netp_onnx", "u2netp"),
 }
-# "auto" takes the first installed: the ONNX cloth parser runs 1.4x faster than the torch
-# one on CPU (benchmarks/results/latest.md); for saliency the two are even.
-_AUTO_ORDER = {
-    "segmentation": ("u2net_cloth_onnx", "u2net_cloth"),
-    "saliency": ("u2net", "u2net_onnx", "u2netp", "u2netp_onnx"),
-}
-_OFFLINE_DEFAULT = {"segmentation": "grabcut", "saliency": "guided"}
-_OFFLINE_BACKENDS = ("grabcut", "guided", "matting")
+_OFFLINE_SALIENCY = "person_matte"
 
 Click = tuple[int, int]
+
+
+def _freeze(choice: Any) -> Any:
+    """A hashable form of a region choice (lists become tuples), for cache keys."""
+    if isinstance(choice, (list, tuple)):  # a list is a union, a tuple may be a click
+        return (type(choice).__name__, *(_freeze(item) for item in choice))
+    if isinstance(choice, np.generic):
+        return choice.item()
+    return choice
 
 
 def array_digest(array: np.ndarray) -> str:
@@ -128,24 +135,40 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
     -------
     str
         A concrete back-end name.
+
+    Raises
+    ------
+    ValueError
+        Unknown stage or back-end name (the message lists the valid ones).
     """
+    check_choice(stage, ("segmentation", "saliency"), "stage")
     valid = SEGMENTATION_BACKENDS if stage == "segmentation" else SALIENCY_BACKENDS
     check_choice(name, valid, f"{stage} backend")
     if name != "auto":
         return name
-    for candidate in _AUTO_ORDER[stage]:
-        if weights_module.is_available(_PRETRAINED[candidate][0], cache=cache):
-            return candidate
-    fallback = _OFFLINE_DEFAULT[stage]
-    first = _PRETRAINED[_AUTO_ORDER[stage][0]][0]
-    where = weights_module.weight_path(first, cache=cache)
-    if not allow_offline:
+    if stage == "segmentation":
+        chosen, missing = segmentation.auto_backend(cache=cache)
+        first, note = (missing[0] if missing else None), None
+        if segmentation.backend_class(chosen).capabilities.needs_weights is False and missing:
+            where = weights_module.weight_path(first, cache=cache).parent
+            note = (f"segmentation: no U²-Net cloth weights in {where}, using the offline "
+                    f"{chosen!r} parser (see helpers.weights to install them)")
+    else:
+        chosen = next((candidate for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()
+                       if weights_module.is_available(weights, cache=cache)), None)
+        first = next(iter(_SALIENCY_WEIGHTS.values()))[0]
+        note = None
+        if chosen is None:
+            where = weights_module.weight_path(first, cache=cache).parent
+            chosen = _OFFLINE_SALIENCY
+            note = (f"saliency: no U²-Net weights in {where}, using the offline "
+                    f"{chosen!r} (see helpers.weights to install them)")
+    if note is not None and not allow_offline:
         # Raises WeightsUnavailableError with the URLs and the path to place the file in.
         weights_module.ensure_weights(first, cache=cache, download=False)
-    if notify is not None:
-        notify(f"{stage}: no U²-Net weights in {where.parent}, using the offline default "
-               f"{fallback!r} (see helpers.weights to install them)")
-    return fallback
+    if note is not None and notify is not None:
+        notify(note)
+    return chosen
 
 
 @dataclass
@@ -158,11 +181,12 @@ class PipelineResult:
     mask : (H, W) float32 in [0, 1]
         The chosen garment region.
     saliency : (H, W) float32 in [0, 1]
-        The saliency map M used by the blend.
+        The saliency map M of the whole person (U²-Net saliency or the offline person
+        matte).
     alpha : (H, W) float32 in [0, 1]
         The final blending weight of the stylized image.
     labels : (H, W) uint8 or None
-        Cloth classes (pretrained segmentation only).
+        Cloth classes (back-ends with classes; None for ``grabcut``).
     backends : dict
         Stage name -> back-end that served it.
     timings : dict
@@ -192,24 +216,42 @@ class Pipeline:
     stylization : str
         One of :data:`STYLIZATION_BACKENDS`.
     max_side : int
-        Processing size cap: the longest side at which the expensive stages work
-        (stylization, GrabCut, matting); their results are mapped back to the
-        content's full size, where blending happens.
+        Processing size cap: the longest side at which stylization and the matte work;
+        results are mapped back to the content's full size, where blending happens.
     allow_offline : bool
         With ``"auto"``, fall back to the offline defaults when weights are missing.
     weights_cache : path, optional
         Weights cache directory (default: :func:`helpers.weights.cache_dir`).
+    segmentation_options : dict, optional
+        Keyword arguments for the segmentation back-end's constructor (see
+        :func:`helpers.segmentation.create_backend`), e.g. ``{"runner": ...}`` for a
+        loaded U²-Net runner or ``{"box": ...}`` for GrabCut.
     notify : callable, optional
-        Where one-line back-end notes go (``print`` by default; None silences them).
+        Where the one-line notes on the back-ends ``"auto"`` chose go (``print`` by
+        default; None silences them). What segmentation finds worth saying about a photo
+        (for example "no person found: click on the garment") is a warning, and stays
+        in :attr:`notes`.
+
+    Attributes
+    ----------
+    backends : dict
+        Stage -> the back-end that serves it.
+    notes : list of str
+        The segmentation back-end's notes on the current photo.
+    timings : dict
+        Stage -> seconds of the last computation.
     """
 
     def __init__(self, segmentation: str = "auto", saliency: str = "auto",
                  stylization: str = "magenta_onnx", *, max_side: int = 1024,
                  allow_offline: bool = True, weights_cache: Any = None,
+                 segmentation_options: dict[str, Any] | None = None,
                  notify: Callable[[str], None] | None = print) -> None:
         check_choice(stylization, STYLIZATION_BACKENDS, "stylization backend")
-        if int(max_side) < 64:
-            raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
+        if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) \
+                or max_side < 64:
+            raise ValueError(f"max_side must be an integer of at least 64 pixels, got "
+                             f"{max_side!r}")
         self.max_side = int(max_side)
         self.backends = {
             "segmentation": resolve_backend("segmentation", segmentation, cache=weights_cache,
@@ -218,18 +260,26 @@ class Pipeline:
                                         allow_offline=allow_offline, notify=notify),
             "stylization": stylization,
         }
+        self._notify = notify
         self._weights_cache = weights_cache
         self._runners: dict[str, Any] = {}
         self._content: np.ndarray | None = None
         self._content_key: str | None = None
-        self._parsing = _LRU(2)
+        self._segmenter = self._make_segmenter(dict(segmentation_options or {}))
+        self._segmenter_key: str | None = None
+        self._masks = _LRU(8)
         self._saliency = _LRU(4)
+        self._person_parse = _LRU(2)
         self._matte = _LRU(4)
         self._stylized = _LRU(6)
-        self._offline_masks = _LRU(8)
-        self._segmenter = None
-        self._segmenter_key: tuple | None = None
+        self.notes: list[str] = []
         self.timings: dict[str, float] = {}
+
+    def _make_segmenter(self, options: dict[str, Any]) -> segmentation.SegmentationBackend:
+        name = self.backends["segmentation"]
+        if segmentation.backend_class(name).capabilities.needs_weights:
+            options.setdefault("weights_cache", self._weights_cache)
+        return segmentation.create_backend(name, **options)
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -240,14 +290,14 @@ class Pipeline:
         return self._content
 
     @property
-    def pretrained_segmentation(self) -> bool:
-        """True when cloth classes come from U²-Net (False: interactive GrabCut)."""
-        return self.backends["segmentation"] not in _OFFLINE_BACKENDS
+    def capabilities(self) -> segmentation.Capabilities:
+        """What the segmentation back-end can do (cloth classes, clicks, a person matte)."""
+        return self._segmenter.capabilities
 
     @property
-    def pretrained_saliency(self) -> bool:
-        """True when M is U²-Net saliency (False: an edge-aware alpha of the region)."""
-        return self.backends["saliency"] not in _OFFLINE_BACKENDS
+    def has_classes(self) -> bool:
+        """True when the segmentation back-end parses the four cloth classes."""
+        return self.capabilities.has_classes
 
     def set_content(self, image: np.ndarray) -> None:
         """Set the content photo; expensive per-image stages run lazily and once.
@@ -261,15 +311,7 @@ class Pipeline:
         if key != self._content_key:
             self._content = image
             self._content_key = key
-
-    def _runner(self, backend: str):
-        if backend not in self._runners:
-            from helpers.u2net import load_runner
-
-            weight_name, arch = _PRETRAINED[backend]
-            path = weights_module.ensure_weights(weight_name, cache=self._weights_cache)
-            self._runners[backend] = load_runner(arch, path)
-        return self._runners[backend]
+            self.notes = []
 
     def _timed(self, stage: str, compute: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
@@ -280,100 +322,131 @@ class Pipeline:
         return run
 
     # ------------------------------------------------------------------ stages
+    @property
+    def segmenter(self) -> segmentation.SegmentationBackend:
+        """The segmentation back-end, holding the current photo (set on first use)."""
+        if self._segmenter_key != self.content_key:
+            self._timed("segmentation", lambda: self._segmenter.set_image(self.content))()
+            self._segmenter_key = self.content_key
+            self.notes = list(self._segmenter.notes)
+            for note in self.notes:  # a warning, so each photo's caller sees its own
+                warnings.warn(note, stacklevel=3)
+        return self._segmenter
+
+    @property
+    def content_key(self) -> str:
+        """Digest of the current content image (cache key)."""
+        self.content  # noqa: B018 - raises the clear error when there is none
+        return self._content_key
+
     def parsing(self):
-        """Cloth parsing of the content (pretrained back-ends only), cached.
+        """The cloth parse of the content (back-ends with classes), computed once.
 
         Returns
         -------
         helpers.segment.ClothParsing
             ``labels`` (H, W) uint8 and ``probabilities`` (4, H, W) float32.
-        """
-        if not self.pretrained_segmentation:
-            raise RuntimeError(
-                "cloth classes need the pretrained U²-Net cloth parser; the offline "
-                "'grabcut' backend segments from clicks: use region_mask(clicks=...)"
-            )
-        from helpers.segment import parse_clothes
 
-        backend = self.backends["segmentation"]
-        return self._parsing.get(
-            (self._content_key, backend),
-            self._timed("segmentation",
-                        lambda: parse_clothes(self.content, self._runner(backend))),
-        )
+        Raises
+        ------
+        RuntimeError
+            The segmentation back-end has no cloth classes (``grabcut``).
+        """
+        if not self.has_classes:
+            raise RuntimeError(
+                f"the {self.backends['segmentation']!r} back-end has no cloth classes: choose "
+                "the garment with clicks (region_mask(positive=...)), or use the "
+                "'classical_parsing' back-end (offline) or a U²-Net cloth parser")
+        return self.segmenter.parsing
+
+    def prediction(self, choice: Any = "upper_body", *, positive: Sequence[Click] = (),
+                   negative: Sequence[Click] = ()) -> segmentation.Prediction:
+        """The segmentation back-end's answer for a choice and clicks, cached.
+
+        See :meth:`region_mask` for the arguments.
+
+        Returns
+        -------
+        helpers.segmentation.Prediction
+        """
+        segmenter = self.segmenter
+        key = (self._content_key, _freeze(choice), tuple(map(tuple, positive)),
+               tuple(map(tuple, negative)))
+        return self._masks.get(key, self._timed(
+            "region", lambda: segmenter.predict(choice, positive, negative)))
 
     def region_mask(self, choice: Any = "upper_body", *, positive: Sequence[Click] = (),
-                    negative: Sequence[Click] = (), box: Sequence[int] | None = None,
-                    ) -> np.ndarray:
+                    negative: Sequence[Click] = ()) -> np.ndarray:
         """The chosen garment region at full size.
 
         Parameters
         ----------
         choice : str, int, (x, y) or list
-            Pretrained back-end: a class name or id, a click ``(x, y)`` (the class under
-            it), a list of those (a union) or ``"outfit"``. Ignored by ``grabcut``.
+            Back-ends with classes: a class name or id, a click ``(x, y)`` (the class
+            under it), a list of those (a union) or ``"outfit"``. Ignored by ``grabcut``
+            (with a warning when a class is named).
         positive, negative : sequence of (x, y)
-            ``grabcut`` only: clicks inside and outside the garment, in full-size
-            pixel coordinates. With neither (and no box) the start is automatic.
-        box : (x0, y0, x1, y1), optional
-            ``grabcut`` only: a box around the garment.
+            Clicks in full-size pixel coordinates (x = column, y = row). With classes:
+            a positive click grows the chosen garment by the part around it, a negative
+            click removes the wrong part it lands on (the same refinement engine for
+            every parser). ``grabcut``: its seeds.
 
         Returns
         -------
         (H, W) float32 in {0, 1}
+
+        Raises
+        ------
+        ValueError
+            Unknown class, a click outside the image, or (without clicks) a class absent
+            from the photo: the message lists the classes present.
         """
-        if self.pretrained_segmentation:
-            from helpers.segment import select_region
+        return self.prediction(choice, positive=positive, negative=negative).mask
 
-            parsing = self.parsing()
-            return select_region(parsing.labels, choice, probabilities=parsing.probabilities)
-        key = (self._content_key, tuple(map(tuple, positive)), tuple(map(tuple, negative)),
-               None if box is None else tuple(box))
-        return self._offline_masks.get(
-            key, self._timed("segmentation", lambda: self._grabcut(positive, negative, box)))
+    def person_matte(self) -> np.ndarray:
+        """Soft matte of the whole person, ``(H, W) float32`` in [0, 1], computed once.
 
-    def _grabcut(self, positive: Sequence[Click], negative: Sequence[Click],
-                 box: Sequence[int] | None) -> np.ndarray:
-        from helpers.segment import OfflineSegmenter
+        From the segmentation back-end when it gives one (``classical_parsing``), else
+        from the offline classical parser run for it alone.
+        """
+        segmenter = self.segmenter
+        if segmenter.capabilities.gives_matte and segmenter.person is not None:
+            return segmenter.person
+        from helpers.segmentation.classical_parsing import parse_person
 
-        # One segmenter per content and box: the face detection behind the automatic
-        # start runs once, however many click sets follow.
-        key = (self._content_key, None if box is None else tuple(box))
-        if self._segmenter_key != key:
-            self._segmenter = OfflineSegmenter(self.content, box)
-            self._segmenter_key = key
-        self._segmenter.reset()
-        for x, y in positive:
-            self._segmenter.add_click(x, y, positive=True)
-        for x, y in negative:
-            self._segmenter.add_click(x, y, positive=False)
-        return self._segmenter.mask
+        return self._person_parse.get(
+            self._content_key,
+            self._timed("saliency", lambda: parse_person(self.content).person))
 
-    def saliency_map(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """The saliency map M, cached.
+    def _runner(self, backend: str):
+        if backend not in self._runners:
+            from helpers.u2net import load_runner
 
-        Pretrained back-ends compute U²-Net saliency of the whole photo (``mask`` is
-        not used); the offline back-ends compute an edge-aware soft alpha of the
-        region ``mask`` from the image, which therefore is required.
+            weight_name, arch = _SALIENCY_WEIGHTS[backend]
+            path = weights_module.ensure_weights(weight_name, cache=self._weights_cache)
+            self._runners[backend] = load_runner(arch, path)
+        return self._runners[backend]
+
+    def saliency_map(self) -> np.ndarray:
+        """The saliency map M of the whole person, computed once per photo.
+
+        U²-Net saliency with the pretrained back-ends; offline (``person_matte``) the
+        classical parser's soft person matte. Both are independent of the garment.
 
         Returns
         -------
         (H, W) float32 in [0, 1]
         """
         backend = self.backends["saliency"]
-        if self.pretrained_saliency:
-            from helpers.saliency import u2net_saliency
+        if backend == _OFFLINE_SALIENCY:
+            return self.person_matte()
+        from helpers.saliency import u2net_saliency
 
-            return self._saliency.get(
-                (self._content_key, backend),
-                self._timed("saliency",
-                            lambda: u2net_saliency(self.content, self._runner(backend))),
-            )
-        if mask is None:
-            raise ValueError(
-                f"the offline saliency backend {backend!r} softens a region: pass its mask"
-            )
-        return self.matte(mask, method=backend)
+        return self._saliency.get(
+            (self._content_key, backend),
+            self._timed("saliency",
+                        lambda: u2net_saliency(self.content, self._runner(backend))),
+        )
 
     def matte(self, mask: np.ndarray, method: str = "guided") -> np.ndarray:
         """The edge-aware matte of a region (for the ``matting`` blend methods), cached.
@@ -439,7 +512,7 @@ class Pipeline:
         (H, W) float32 in [0, 1]
         """
         check_choice(method, BLEND_METHODS, "blend method")
-        saliency = self.saliency_map(mask) if "saliency" in method else None
+        saliency = self.saliency_map() if "saliency" in method else None
         matte = self.matte(mask) if "matting" in method else None
         return blend_alpha(mask, method, saliency=saliency, matte=matte, softness=softness)
 
@@ -491,17 +564,17 @@ class Pipeline:
         check_image(style, "style")
         self.set_content(content)
         self.timings = {}
-        mask = self.region_mask(region, positive=positive, negative=negative)
+        prediction = self.prediction(region, positive=positive, negative=negative)
+        mask = prediction.mask
         stylized = self.stylized(style, strength=strength, stroke_scale=stroke_scale,
                                  preserve_colors=preserve_colors)
-        saliency = self.saliency_map(mask)
+        saliency = self.saliency_map()
         start = time.perf_counter()
         alpha = self.alpha(mask, method, softness=softness)
         output = self._composite(stylized, alpha)
         self.timings["blend"] = time.perf_counter() - start
-        labels = self.parsing().labels if self.pretrained_segmentation else None
         return PipelineResult(content=self.content, stylized=stylized, output=output, mask=mask,
-                              saliency=saliency, alpha=alpha, labels=labels,
+                              saliency=saliency, alpha=alpha, labels=prediction.labels,
                               backends=dict(self.backends), timings=dict(self.timings))
 
     def run_garments(self, content: np.ndarray, garments: Sequence[dict[str, Any]], *,

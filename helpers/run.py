@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
             "notebooks, stage outputs, the paper's figures and a metrics.json with the "
             "back-end of each stage and the timings; with --content, also restyle your own "
             "photos. Without pretrained weights every stage uses its offline default "
-            "(grabcut / guided / magenta_onnx)."),
+            "(classical_parsing / person_matte / magenta_onnx)."),
         epilog=(
             "Writes under the output directory: notebooks/ (executed notebooks and their "
             "kernel logs), one folder per stage, figures/, photos/ (with --content) and "
@@ -105,18 +105,21 @@ def build_parser() -> argparse.ArgumentParser:
              "photos, each notebook's own otherwise")
     parser.add_argument(
         "--garment", default="auto", choices=GARMENT_CHOICES,
-        help="which garment to restyle in your photos: a cloth class or 'outfit' (all) with "
-             "the pretrained cloth parser; 'auto' is the upper body. The offline GrabCut "
-             "back-end has no classes and always takes the garment under the face")
+        help="which garment to restyle in your photos: a cloth class or 'outfit' (all); "
+             "'auto' is the upper body, else the full body (a dress), else what is there. "
+             "The 'grabcut' back-end has no classes and always takes the garment under "
+             "the face")
     parser.add_argument(
         "--method", choices=BLEND_METHODS,
         help=f"blending method (default {DEFAULT_METHOD!r})")
     parser.add_argument(
-        "--segmentation", choices=SEGMENTATION_BACKENDS, help="segmentation back-end (default 'auto': U²-Net if its "
-                               "weights are installed, else 'grabcut')")
+        "--segmentation", choices=SEGMENTATION_BACKENDS,
+        help="segmentation back-end (default 'auto': U²-Net cloth parsing if its weights "
+             "are installed, else the offline 'classical_parsing')")
     parser.add_argument(
-        "--saliency", choices=SALIENCY_BACKENDS, help="saliency back-end (default 'auto': U²-Net if installed, "
-                           "else 'guided')")
+        "--saliency", choices=SALIENCY_BACKENDS,
+        help="saliency back-end (default 'auto': U²-Net if installed, else the offline "
+             "'person_matte')")
     parser.add_argument(
         "--stylization", choices=STYLIZATION_BACKENDS, help="stylization back-end: 'magenta_onnx' (default) or "
                               "'magenta_hub'")
@@ -246,7 +249,6 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
 
     style_image = load_style(style)
     style_name = image_label(style)
-    region = "upper_body" if garment == "auto" else garment
     processed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     taken: set[str] = set()
@@ -258,6 +260,8 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
             warnings.simplefilter("always")
             try:
                 image = load_image(photo)
+                pipeline.set_content(image)
+                region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
                                     folder / _output_name(photo, style_name, taken),
@@ -276,6 +280,22 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                           "backends": dict(result.backends), "timings": dict(result.timings)})
     bar.close()
     return processed, failed
+
+
+def auto_region(pipeline: Any) -> str:
+    """``--garment auto``: the upper body, else the full body (a dress), else what is there.
+
+    Back-ends without classes get ``"upper_body"`` (which they ignore).
+    """
+    if not pipeline.has_classes:
+        return "upper_body"
+    from helpers.segment import CLASS_NAMES, classes_present
+
+    present = classes_present(pipeline.parsing().labels)
+    for class_id in (1, 3, 2):
+        if class_id in present:
+            return CLASS_NAMES[class_id]
+    return "upper_body"  # none: the error lists what is present
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -469,9 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from helpers.pipeline import Pipeline
 
         pipeline = Pipeline(max_side=max_side, **backend_args)
-        if args.garment != "auto" and not pipeline.pretrained_segmentation:
-            print(f"note: --garment {args.garment} needs the pretrained cloth parser; the "
-                  "offline GrabCut back-end restyles the garment under the face")
+        if args.garment != "auto" and not pipeline.has_classes:
+            print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
+                  f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
         print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
         processed, failed = process_photos(
             photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,

@@ -14,8 +14,9 @@ control                          work
 method, softness                 ``pipeline.alpha`` + :func:`helpers.blend.composite` +
                                  the preview JPEG (downscaled first)
 strength, stroke scale, colours  ``pipeline.stylized`` (cached per value), then the blend
-click, class, reset              the region (class lookup, or GrabCut with the clicks),
-                                 the click-map highlight, then the blend
+click, class, reset              the region (``pipeline.prediction``: the class choice
+                                 refined by the clicks, or GrabCut seeded by them), the
+                                 click-map highlight, then the blend
 upload                           everything for the new photo / style
 ================================ ==========================================================
 
@@ -43,7 +44,7 @@ import traitlets
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
 from helpers.blend import BLEND_METHODS, composite, default_softness
 from helpers.images import fit_to_cap, load_image
-from helpers.segment import CLASS_NAMES, PALETTE, OfflineSegmenter, class_at, classes_present
+from helpers.segment import CLASS_NAMES, PALETTE, classes_present
 
 try:  # optional: without it the core-ipywidgets fallback is the only way to click
     import anywidget
@@ -151,13 +152,13 @@ def selection_overlay(image: np.ndarray, *, mask: np.ndarray | None = None,
     image : (H, W, 3) uint8
         The full-size photo.
     mask : (H, W) float32 in [0, 1], optional
-        The region (offline back-end).
+        The region (drawn when no labels are given).
     labels : (H, W) uint8, optional
-        Cloth classes (pretrained back-end); resized with nearest neighbour only.
+        Cloth classes; resized with nearest neighbour only.
     class_ids : sequence of int
         The selected classes.
     seeds : sequence of (x, y, positive)
-        GrabCut clicks in full-size pixels, drawn as green / red dots.
+        Clicks in full-size pixels, drawn as green (positive) / red (negative) dots.
     marker : (x, y), optional
         A cross at the fallback sliders' position, in full-size pixels.
     max_side : int, optional
@@ -353,17 +354,19 @@ class StyleStudio:
     Parameters
     ----------
     pipeline : helpers.pipeline.Pipeline
-        Provides the cached stages and the back-ends. With a pretrained cloth parser a
-        click picks the class under it; with the offline ``grabcut`` back-end clicks
-        are GrabCut seeds (positive on the garment, negative off it).
+        Provides the cached stages and the back-ends. With a back-end that parses cloth
+        classes (U²-Net or the offline ``classical_parsing``) the class dropdown picks
+        the garment and clicks refine it (a positive click grows it by the part around
+        the click, a negative click removes the wrong part it lands on); with
+        ``grabcut`` clicks are GrabCut seeds (positive on the garment, negative off it).
     content : (H, W, 3) uint8
         The person photo.
     style : (h, w, 3) uint8
         The style image.
     region : str, int or list
-        Initial selection with a pretrained parser (see
-        :meth:`helpers.pipeline.Pipeline.region_mask`); the offline back-end starts from
-        its automatic upper-body guess.
+        Initial garment with a back-end that has classes (see
+        :meth:`helpers.pipeline.Pipeline.region_mask`); ``grabcut`` starts from its
+        automatic upper-body guess.
     method : str
         One of :data:`helpers.blend.BLEND_METHODS`.
     strength : float in [0, 1]
@@ -431,7 +434,7 @@ class StyleStudio:
         self.preview_count = 0
         self.last_update_s = 0.0
         self._class_ids: tuple[int, ...] = ()
-        self._segmenter: OfflineSegmenter | None = None
+        self._clicks: list[tuple[float, float, bool]] = []
         self._small_content = content
         self._syncing = False
         self._softness_follows_method = softness is None
@@ -466,8 +469,8 @@ class StyleStudio:
         self.class_dropdown = widgets.Dropdown(description="Garment", options=())
         self.negative_toggle = widgets.ToggleButton(
             value=False, description="Negative clicks", icon="minus",
-            tooltip="Next clicks mark what is NOT the garment (offline GrabCut); with "
-                    "cloth classes a negative click drops that class from the selection")
+            tooltip="Next clicks mark what is NOT the garment: each removes the wrong part "
+                    "it lands on (Shift-click does the same)")
         self.undo_button = widgets.Button(description="Undo click", icon="undo")
         self.reset_button = widgets.Button(description="Reset", icon="refresh",
                                            tooltip="Back to the initial selection")
@@ -601,7 +604,7 @@ class StyleStudio:
                                          positive=positive))
 
     def _on_class(self, change: dict[str, Any]) -> None:
-        if self._syncing or change["new"] is None or not self.pipeline.pretrained_segmentation:
+        if self._syncing or change["new"] is None or not self.pipeline.has_classes:
             return
         self._guarded(lambda: self.select(change["new"]))
 
@@ -658,86 +661,69 @@ class StyleStudio:
     # ------------------------------------------------------------------ actions
     @property
     def clicks(self) -> list[tuple[float, float, bool]]:
-        """GrabCut clicks so far as ``(x, y, positive)`` (offline back-end; else empty)."""
-        return [] if self._segmenter is None else self._segmenter.clicks
+        """Clicks on the current garment so far, as ``(x, y, positive)`` (a copy)."""
+        return list(self._clicks)
 
     def click(self, x: float, y: float, positive: bool = True) -> None:
         """Click at full-size pixel ``(x, y)``: the path every UI click takes.
 
-        With a pretrained cloth parser a positive click selects the class under the
-        pixel (a background pixel snaps to a probable garment there, else it is an
-        error); a negative click drops that class from a multi-class selection. With
-        the offline back-end the click becomes a GrabCut seed and the region is
-        segmented again.
+        A positive click grows the garment by the part around it, a negative click
+        removes the wrong part it lands on (with cloth classes through the pipeline's
+        refinement engine; with ``grabcut`` as its seeds). When no garment is selected
+        yet (a photo without one), a positive click selects the class under it.
 
         Raises
         ------
         ValueError
-            A click outside the image, on background, or one that leaves nothing
-            selected. (UI clicks show this in :attr:`status`.)
+            A click outside the image (it gives the size), or on background when nothing
+            is selected. (UI clicks show this in :attr:`status`.)
         """
         col, row = round(float(x)), round(float(y))
         if 0 <= col <= self.x_slider.max and 0 <= row <= self.y_slider.max:
             with self._quiet():  # the fallback cross follows the last click
                 self.x_slider.value, self.y_slider.value = col, row
-        if self.pipeline.pretrained_segmentation:
-            self._sync_pipeline()
-            labels = self._labels()
-            if positive:
-                # region_mask takes a tuple as a click (and may snap from background).
-                self.select((x, y))
-                return
-            class_id = class_at(labels, (x, y))
-            name = CLASS_NAMES.get(class_id, str(class_id))
-            if class_id not in self._class_ids:
-                raise ValueError(f"negative click on {name!r}, which is not selected "
-                                 f"(selected: {self.selection})")
-            remaining = [c for c in self._class_ids if c != class_id]
-            if not remaining:
-                raise ValueError(f"a negative click on {name!r} would leave nothing "
-                                 "selected; click on the garment you want instead")
-            self.select(remaining)
+        self._sync_pipeline()
+        if self.pipeline.has_classes and not self._class_ids and positive:
+            self.select((x, y))
             return
-        segmenter = self._offline_segmenter()
-        segmenter.add_click(x, y, positive)  # ValueError (with the image size) if outside
+        self._clicks.append((float(x), float(y), bool(positive)))
         try:
-            mask = segmenter.mask
+            self._update_region()
         except Exception:
-            segmenter.undo()  # keep the clicks consistent with the mask shown
+            self._clicks.pop()  # keep the clicks consistent with the mask shown
             raise
-        self._set_region(mask, ())
 
     def select(self, choice: Any) -> None:
-        """Select garment classes: a name, an id, a click ``(x, y)``, a list, "outfit".
+        """Choose the garment: a class name, an id, a click ``(x, y)``, a list, "outfit".
 
-        Needs a pretrained cloth parser (the offline back-end selects by clicks).
+        Forgets the clicks made on the previous garment.
 
         Raises
         ------
         ValueError
-            Unknown or absent class (the message lists those present), or the offline
-            back-end.
+            Unknown or absent class (the message lists those present), or a back-end
+            without cloth classes (``grabcut`` selects by clicks).
         """
-        if not self.pipeline.pretrained_segmentation:
+        if not self.pipeline.has_classes:
             raise ValueError(
-                "the offline 'grabcut' back-end has no cloth classes: click on the garment "
-                "(positive) and off it (negative) instead; with the U²-Net cloth weights "
-                "installed (see helpers.weights) classes can be selected by name")
+                f"the {self.pipeline.backends['segmentation']!r} back-end has no cloth "
+                "classes: click on the garment (positive) and off it (negative) instead; "
+                "the 'classical_parsing' back-end (offline) and the U²-Net cloth parsers "
+                "choose garments by class")
         self._sync_pipeline()
-        mask = self.pipeline.region_mask(choice)
-        labels = self._labels()
-        class_ids = tuple(int(v) for v in np.unique(labels[mask > 0]))
-        self._set_region(mask, class_ids)
+        prediction = self.pipeline.prediction(choice)
+        self._clicks = []
+        self._set_region(prediction.mask, prediction.class_ids)
 
     def undo(self) -> None:
-        """Remove the last GrabCut click (offline back-end; no-op otherwise)."""
-        if self._segmenter is None or not self._segmenter.clicks:
+        """Remove the last click (no-op without clicks)."""
+        if not self._clicks:
             return
-        self._segmenter.undo()
-        self._set_region(self._segmenter.mask, ())
+        self._clicks.pop()
+        self._update_region()
 
     def reset(self) -> None:
-        """Back to the initial selection (offline: forget every click)."""
+        """Back to the initial selection, without clicks."""
         self._initial_selection()
 
     def set_content(self, image: np.ndarray) -> None:
@@ -754,7 +740,7 @@ class StyleStudio:
         """
         check_image(image, "content")
         saved = {name: getattr(self, name) for name in
-                 ("content", "_small_content", "_segmenter", "mask", "_class_ids",
+                 ("content", "_small_content", "_clicks", "mask", "_class_ids",
                   "selection", "stylized", "alpha", "output")}
         try:
             self.pipeline.set_content(np.ascontiguousarray(image))
@@ -762,7 +748,7 @@ class StyleStudio:
             # that _sync_pipeline's identity check holds.
             self.content = self.pipeline.content
             self._small_content = fit_to_cap(self.content, self.preview_max_side)[0]
-            self._segmenter = None
+            self._clicks = []
             self._update_ranges()
             self._update_stylized()
             self._initial_selection()
@@ -810,23 +796,26 @@ class StyleStudio:
     def _labels(self) -> np.ndarray:
         return self.pipeline.parsing().labels
 
-    def _offline_segmenter(self) -> OfflineSegmenter:
-        if self._segmenter is None:
-            self._segmenter = OfflineSegmenter(self.content)
-        return self._segmenter
+    def _update_region(self) -> None:
+        """Ask the pipeline for the region of the current garment and clicks."""
+        choice = list(self._class_ids) if self.pipeline.has_classes else None
+        prediction = self.pipeline.prediction(
+            choice, positive=[(x, y) for x, y, pos in self._clicks if pos],
+            negative=[(x, y) for x, y, pos in self._clicks if not pos])
+        self._set_region(prediction.mask, prediction.class_ids)
 
     def _initial_selection(self) -> None:
-        if not self.pipeline.pretrained_segmentation:
-            segmenter = self._offline_segmenter()
-            segmenter.reset()
-            self._set_region(segmenter.mask, ())
+        self._clicks = []
+        self._sync_pipeline()
+        if not self.pipeline.has_classes:
+            self._update_region()
             return
         try:
             self.select(self.region)
         except ValueError as exc:
             present = classes_present(self._labels())
             if not present:
-                self._note(f"no garment found in this photo ({exc})")
+                self._note(f"no garment found in this photo ({exc}); click on the garment")
                 self._set_region(np.zeros(self.content.shape[:2], np.float32), ())
                 return
             self._note(f"{exc}; selected {CLASS_NAMES[present[0]]!r} instead")
@@ -838,18 +827,19 @@ class StyleStudio:
         self._after_region_change()
 
     def _describe_selection(self) -> str:
-        if self.pipeline.pretrained_segmentation:
+        clicks = self.clicks
+        n_pos = sum(1 for *_, positive in clicks if positive)
+        counted = f"{n_pos} positive / {len(clicks) - n_pos} negative clicks"
+        if self.pipeline.has_classes:
             if not self._class_ids:
                 return "nothing (no garment found)"
             names = " + ".join(CLASS_NAMES.get(c, str(c)) for c in self._class_ids)
             ids = ", ".join(str(c) for c in self._class_ids)
-            return f"{names} (class{'es' if len(self._class_ids) > 1 else ''} {ids})"
-        clicks = self.clicks
+            described = f"{names} (class{'es' if len(self._class_ids) > 1 else ''} {ids})"
+            return f"{described}, {counted}" if clicks else described
         if not clicks:
             return "garment (GrabCut, automatic start)"
-        n_pos = sum(1 for *_, positive in clicks if positive)
-        return (f"garment (GrabCut, {n_pos} positive / {len(clicks) - n_pos} negative "
-                "clicks)")
+        return f"garment (GrabCut, {counted})"
 
     def _after_region_change(self) -> None:
         self.selection = self._describe_selection()
@@ -859,7 +849,7 @@ class StyleStudio:
 
     def _sync_class_dropdown(self) -> None:
         with self._quiet():
-            if self.pipeline.pretrained_segmentation:
+            if self.pipeline.has_classes:
                 names = tuple(CLASS_NAMES[c] for c in classes_present(self._labels()))
                 if self.class_dropdown.options != names:
                     self.class_dropdown.options = names
@@ -905,7 +895,9 @@ class StyleStudio:
 
     def _update_click_image(self) -> None:
         show_marker = self.click_map is None or self.fallback_panel.selected_index == 0
-        labels = self._labels() if self.pipeline.pretrained_segmentation else None
+        # The class colours while the garment is a plain class choice; the refined
+        # region itself once clicks have changed it.
+        labels = self._labels() if self.pipeline.has_classes and not self._clicks else None
         overlay = selection_overlay(
             self._small_content, mask=self._mask_small() if labels is None else None,
             labels=None if labels is None else self._labels_small(labels),

@@ -100,3 +100,48 @@ def test_content_shapes_are_portrait_photos():
 
     assert content_shape(12) == (4000, 3000)
     assert content_shape(1) == (1155, 866)
+
+
+# --------------------------------------------------------------------------- parsing protocol
+
+
+def test_next_click_goes_to_the_interior_of_the_largest_error():
+    from benchmarks.parsing import iou, next_click
+
+    reference = np.zeros((20, 30), bool)
+    reference[2:18, 2:12] = True  # a 16 x 10 garment, all missed
+    prediction = np.zeros_like(reference)
+    prediction[5:8, 20:29] = True  # a smaller false positive
+    # The interior of the miss: 5 px from its edges (the first such pixel in raster order).
+    assert next_click(prediction, reference) == (6.0, 6.0, True)
+    prediction = reference.copy()
+    prediction[0:8, 14:30] = True  # now the false positive is the largest error
+    x, y, positive = next_click(prediction, reference)
+    assert not positive and (x, y) == (17.0, 3.0)  # 4 px inside, the image edge counting
+    assert next_click(reference, reference) is None
+    assert iou(prediction, reference) == pytest.approx(160 / (160 + 128))
+    assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared
+def test_parsing_benchmark_quick_run_writes_json_and_markdown(tmp_path):
+    from benchmarks.parsing import FIXTURES
+
+    if not FIXTURES.is_dir():
+        pytest.skip(f"needs the cloth-parsing fixtures at {FIXTURES} (../shared beside the "
+                    "checkout)")
+    out = tmp_path / "parsing.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.parsing", "--quick", "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["photos"] == 2 and results["config"]["max_clicks"] == 1
+    summary = results["summary"]["all"]
+    assert summary["pairs"] == len(results["rows"]) >= 2
+    assert set(summary["mean_iou"]) == {"0", "1"}
+    for row in results["rows"]:
+        assert len(row["iou"]) == 2 and row["half"] in ("dev", "held_out")
+        assert all(0.0 <= value <= 1.0 for value in row["iou"])
+    assert "| dev (001) |" in out.with_suffix(".md").read_text()

@@ -110,10 +110,13 @@ def _prepare_folder(folder: Path) -> Path:
     papermill.execute_notebook(
         str(QUICKSTART), str(notebook), prepare_only=True, progress_bar=False,
         # The offline back-ends even where U²-Net weights are installed: the clicks
-        # below are GrabCut seeds, and the expected captions name them.
+        # below are GrabCut seeds, and the expected captions name them. The feather blend
+        # stylizes the whole region: the helmet is no part of the person matte, so the
+        # saliency blend (M · mask) would leave it as it is even once clicked in.
         parameters={"interactive": True, "max_side": MAX_SIDE, "content": "astronaut",
-                    "style": "tartan", "segmentation": "grabcut", "saliency": "guided",
-                    "stylization": "magenta_onnx", "output_dir": str(folder / "results")})
+                    "style": "tartan", "segmentation": "grabcut", "saliency": "person_matte",
+                    "method": "feather", "stylization": "magenta_onnx",
+                    "output_dir": str(folder / "results")})
     # No "get Jupyter news?" toast over the page, no update check (no network here).
     settings = folder / ".jupyter" / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)

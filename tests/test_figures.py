@@ -26,8 +26,8 @@ from helpers.images import fit_to_cap, sample_content, sample_style
 from helpers.pipeline import Pipeline, PipelineResult
 from helpers.segment import CLASS_NAMES
 
-OFFLINE_CAPTION = ("segmentation: grabcut (offline) · saliency: guided (offline) · "
-                   "stylization: magenta_onnx")
+OFFLINE_CAPTION = ("segmentation: classical_parsing (offline) · saliency: person_matte "
+                   "(offline) · stylization: magenta_onnx")
 PRETRAINED_BACKENDS = {"segmentation": "u2net_cloth", "saliency": "u2net",
                        "stylization": "magenta_onnx"}
 
@@ -47,7 +47,8 @@ def style():
 def offline(style):
     """An offline run on a small astronaut: (pipeline, result)."""
     content = fit_to_cap(sample_content("astronaut"), 192)[0]
-    pipeline = Pipeline(segmentation="grabcut", saliency="guided", max_side=256, notify=None)
+    pipeline = Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                        max_side=256, notify=None)
     return pipeline, pipeline.run(content, style)
 
 
@@ -96,7 +97,8 @@ def _all_text(fig):
 
 
 def test_backend_caption_offline_and_pretrained():
-    offline = {"stylization": "magenta_onnx", "saliency": "guided", "segmentation": "grabcut"}
+    offline = {"stylization": "magenta_onnx", "saliency": "person_matte",
+               "segmentation": "classical_parsing"}
     assert backend_caption(offline) == OFFLINE_CAPTION
     assert backend_caption(PRETRAINED_BACKENDS) == (
         "segmentation: u2net_cloth (pretrained) · saliency: u2net (pretrained) · "
@@ -121,11 +123,24 @@ def test_overview_offline_panels_legend_and_caption(offline, style):
     text = _all_text(fig)
     assert OFFLINE_CAPTION in text
     assert "Overview" in text
-    assert "chosen garment (GrabCut)" in text
-    # Offline M is a region matte, and the figure says so.
-    assert "edge-aware alpha of the region (guided)" in text
+    # The offline parser has the cloth classes: a class legend, as with U²-Net.
+    assert "cloth parsing (classical parser)" in text
+    assert "chosen garment" in text and "upper_body" in text
+    # Offline M is the parser's matte of the person, and the figure says so.
+    assert "M: soft matte of the person (person matte)" in text
     saliency_ax = _image_axes(fig)[1]
     assert saliency_ax.images[0].get_cmap().name == "gray"
+
+
+def test_overview_grabcut_tints_the_region_without_classes(style):
+    content = fit_to_cap(sample_content("astronaut"), 128)[0]
+    pipeline = Pipeline(segmentation="grabcut", saliency="person_matte", max_side=128,
+                        notify=None)
+    fig = pipeline_overview_figure(pipeline.run(content, style), style)
+    text = _all_text(fig)
+    assert "chosen garment (GrabCut)" in text
+    assert "segmentation (GrabCut, no cloth classes)" in text
+    assert "segmentation: grabcut (offline)" in text
 
 
 def test_overview_pretrained_shows_class_legend(pretrained_result, style):
@@ -238,13 +253,15 @@ def test_metrics_hard_paste_has_the_sharpest_seam_and_no_leakage(metrics):
     assert every["hard"]["seam"] > 1.0
 
 
-def test_metrics_offline_do_not_split_by_region_matte(metrics):
-    # Offline M is a matte of the region, not saliency of the person: no person/garment
-    # split, the whole band counts as background.
+def test_metrics_offline_split_edges_by_the_person_matte(metrics):
+    # The offline M is a matte of the whole person, as U²-Net saliency is: the suit's
+    # edge against the background and against the face and neck (person) are told apart.
     for per_edge in metrics.values():
-        assert per_edge["person"] is None
-        assert per_edge["garment"] is None
-        assert per_edge["background"]["pixels"] == per_edge["all"]["pixels"]
+        assert per_edge["background"]["pixels"] > 0
+        assert per_edge["person"] is not None and per_edge["person"]["pixels"] > 0
+        # Each part is a share of the band (a band pixel may border both kinds).
+        assert per_edge["background"]["pixels"] < per_edge["all"]["pixels"]
+        assert per_edge["person"]["pixels"] < per_edge["all"]["pixels"]
 
 
 def test_metrics_for_methods_rejects_unknown_method(offline):
@@ -258,8 +275,8 @@ def test_boundary_metrics_figure_offline_bars_match_values(metrics, offline):
     fig = boundary_metrics_figure(metrics, result.backends)
     assert len(fig.axes) == 3
     for ax, key in zip(fig.axes, ("seam", "color_step", "leakage"), strict=True):
-        # Offline the only distinct edge type is "all": one bar per method.
-        assert len(ax.containers) == 1
+        # One bar group per edge type that occurs, "all" first.
+        assert ax.containers[0].get_label() == "edge: all"
         heights = ax.containers[0].datavalues
         expected = [metrics[method]["all"][key] for method in BLEND_METHODS]
         np.testing.assert_allclose(heights, expected)

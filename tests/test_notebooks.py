@@ -2,8 +2,8 @@
 
 A module-scoped fixture executes each notebook once (kernel ``python3``, working
 directory ``notebooks/``) with small parameters: ``max_side=256``, the offline
-back-ends named explicitly (``grabcut`` / ``guided`` / ``magenta_onnx``, so installed
-weights do not change the numbers) and ``output_dir`` in a temporary folder. The tests
+back-ends named explicitly (``classical_parsing`` / ``person_matte`` / ``magenta_onnx``,
+so installed weights do not change the numbers) and ``output_dir`` in a temporary folder. The tests
 then assert on the files each notebook writes under ``<output_dir>/<stage>/``: they
 exist, the images have the capped content size, and the values of the stages'
 ``metrics.json`` listed in :data:`helpers.notebook_support.TRACKED_METRICS` (garment
@@ -50,8 +50,8 @@ UPDATE_ENV = "CLOTHSTYLE_UPDATE_REFERENCE"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 MAX_SIDE = 256
 # Parameters every run gets (each notebook receives the ones it declares).
-COMMON = {"max_side": MAX_SIDE, "segmentation": "grabcut", "saliency": "guided",
-          "stylization": "magenta_onnx"}
+COMMON = {"max_side": MAX_SIDE, "segmentation": "classical_parsing",
+          "saliency": "person_matte", "stylization": "magenta_onnx"}
 # The quickstart runs on the other sample photo (not square) and another style.
 OVERRIDES = {"00_quickstart": {"content": "grace_hopper", "style": "houndstooth"}}
 # Capped sizes (H, W) of the samples at MAX_SIDE: astronaut 512x512, Grace Hopper 600x512.
@@ -191,7 +191,8 @@ def test_segment_writes_the_capped_photo_and_a_binary_mask(executed):
     assert mask.shape == ASTRONAUT_HW
     assert set(np.unique(mask)) == {0, 255}
     metrics = load_metrics(folder)
-    assert metrics["backends"] == {"segmentation": "grabcut"}
+    assert metrics["backends"] == {"segmentation": "classical_parsing"}
+    assert (folder / "labels.png").is_file()  # the offline parser has the cloth classes
     assert metrics["image_size"] == list(ASTRONAUT_HW)
     assert metrics["mask_area_fraction"] == pytest.approx((mask == 255).mean())
 
@@ -203,9 +204,11 @@ def test_saliency_writes_maps_of_the_photo_size(executed):
         assert (folder / name).is_file()
     assert image_hw(folder / "saliency.png") == ASTRONAUT_HW
     metrics = load_metrics(folder)
-    assert metrics["backends"]["saliency"] == "guided"
-    # The offline M is a soft version of the region: high inside, low outside.
-    assert metrics["saliency_mean_inside"] > 0.9 > 0.1 > metrics["saliency_mean_outside"]
+    assert metrics["backends"]["saliency"] == "person_matte"
+    # The offline M is a matte of the whole person: about 1 on the garment, and lower
+    # outside it (the background, but also the face and hair, which are person too).
+    assert metrics["saliency_mean_inside"] > 0.9
+    assert metrics["saliency_mean_outside"] < 0.5
 
 
 @pytest.mark.slow

@@ -30,8 +30,18 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 def _offline(**kwargs):
-    return Pipeline(segmentation="grabcut", saliency="guided", max_side=128, notify=None,
-                    **kwargs)
+    return Pipeline(segmentation="classical_parsing", saliency="person_matte", max_side=128,
+                    notify=None, **kwargs)
+
+
+def _grabcut(**kwargs):
+    return Pipeline(segmentation="grabcut", saliency="person_matte", max_side=128,
+                    notify=None, **kwargs)
+
+
+def _fake_cloth(**kwargs):
+    return Pipeline(segmentation="u2net_cloth", saliency="person_matte", max_side=128,
+                    notify=None, segmentation_options={"runner": FakeClothRunner()}, **kwargs)
 
 
 class FakeClothRunner:
@@ -55,11 +65,25 @@ class FakeClothRunner:
 
 def test_auto_falls_back_to_offline_defaults_saying_so_in_one_line(empty_cache):
     lines = []
-    assert resolve_backend("segmentation", "auto", notify=lines.append) == "grabcut"
-    assert resolve_backend("saliency", "auto", notify=lines.append) == "guided"
+    assert resolve_backend("segmentation", "auto", notify=lines.append) == "classical_parsing"
+    assert resolve_backend("saliency", "auto", notify=lines.append) == "person_matte"
     assert len(lines) == 2
     assert all("\n" not in line and str(empty_cache) in line for line in lines)
-    assert "offline default 'grabcut'" in lines[0]
+    assert "using the offline 'classical_parsing' parser" in lines[0]
+    assert "using the offline 'person_matte'" in lines[1]
+
+
+def test_auto_order_comes_from_the_registry(empty_cache, monkeypatch):
+    from helpers import segmentation
+
+    # The torch checkpoint alone installed: "auto" takes it, the ONNX one is tried first.
+    spec = dataclasses.replace(weights.REGISTRY["cloth_segm_u2net"], md5=None, size_bytes=None)
+    monkeypatch.setitem(weights.REGISTRY, "cloth_segm_u2net", spec)
+    empty_cache.mkdir(parents=True)
+    (empty_cache / spec.filename).write_bytes(b"\x80\x02" * 64)
+    assert segmentation.auto_backend() == ("u2net_cloth", ("u2net_cloth_seg_onnx",))
+    assert resolve_backend("segmentation", "auto", notify=None) == "u2net_cloth"
+    assert list(segmentation.BACKENDS)[:2] == ["u2net_cloth_onnx", "u2net_cloth"]
 
 
 def test_auto_without_offline_fallback_raises_with_the_download_facts(empty_cache):
@@ -78,37 +102,42 @@ def test_auto_prefers_installed_weights(empty_cache, monkeypatch):
 def test_unknown_backends_list_valid_names():
     with pytest.raises(ValueError, match="unknown segmentation backend 'sam'; valid values: 'auto'"):
         Pipeline(segmentation="sam", notify=None)
+    with pytest.raises(ValueError, match="unknown saliency backend 'guided'; valid values: "
+                                         "'auto', .*'person_matte'"):
+        Pipeline(saliency="guided", notify=None)
     with pytest.raises(ValueError, match="unknown stylization backend 'gatys'"):
-        Pipeline(segmentation="grabcut", saliency="guided", stylization="gatys", notify=None)
-    with pytest.raises(ValueError, match="max_side must be at least 64"):
-        Pipeline(segmentation="grabcut", saliency="guided", max_side=10, notify=None)
+        Pipeline(segmentation="grabcut", saliency="person_matte", stylization="gatys",
+                 notify=None)
+    with pytest.raises(ValueError, match="max_side must be an integer of at least 64"):
+        Pipeline(segmentation="grabcut", saliency="person_matte", max_side=10, notify=None)
 
 
 def test_offline_run_records_backends_and_keeps_content_outside(content, style):
     pipe = _offline()
     result = pipe.run(content, style, method="saliency")
-    assert result.backends == {"segmentation": "grabcut", "saliency": "guided",
-                               "stylization": "magenta_onnx"}
+    assert result.backends == {"segmentation": "classical_parsing",
+                               "saliency": "person_matte", "stylization": "magenta_onnx"}
     assert result.output.shape == content.shape and result.output.dtype == np.uint8
-    assert result.labels is None
+    assert result.labels is not None and 1 in result.labels
     assert 0.05 < result.mask.mean() < 0.9
+    np.testing.assert_array_equal(result.mask, (result.labels == 1).astype(np.float32))
     outside = result.alpha == 0
     np.testing.assert_array_equal(result.output[outside], content[outside])
     inside = result.alpha == 1
     np.testing.assert_array_equal(result.output[inside], result.stylized[inside])
-    assert {"segmentation", "stylization", "matte", "blend"} <= set(result.timings)
+    assert {"segmentation", "region", "stylization", "blend"} <= set(result.timings)
 
 
 def test_changing_only_blending_reruns_only_the_blend(content, style, monkeypatch):
     pipe = _offline()
     first = pipe.run(content, style, method="saliency")
-    import helpers.segment as segment
+    import helpers.segmentation.classical_parsing as classical
     import helpers.stylize as stylize
 
     def forbidden(*args, **kwargs):
         raise AssertionError("an expensive stage ran again")
 
-    monkeypatch.setattr(segment, "_grabcut_work", forbidden)
+    monkeypatch.setattr(classical, "parse_person", forbidden)
     monkeypatch.setattr(stylize, "load_stylizer", forbidden)
     second = pipe.run(content, style, method="feather", softness=3.0)
     assert set(second.timings) == {"blend"}
@@ -130,41 +159,91 @@ def test_run_is_deterministic(content, style):
     np.testing.assert_array_equal(first, second)
 
 
-def test_offline_clicks_change_the_region(content, style):
+def test_garment_choice_changes_the_region_offline(content):
     pipe = _offline()
     pipe.set_content(content)
-    automatic = pipe.region_mask()
-    height, width = content.shape[:2]
-    carved = pipe.region_mask(positive=[(width // 3, int(height * 0.8))],
-                              negative=[(width // 2, int(height * 0.75))])
-    assert not np.array_equal(automatic, carved)
+    labels = pipe.parsing().labels
+    present = [name for class_id, name in ((1, "upper_body"), (2, "lower_body"),
+                                           (3, "full_body")) if (labels == class_id).any()]
+    assert present  # the astronaut's suit at least
+    masks = {name: pipe.region_mask(name) for name in present}
+    for name, mask in masks.items():
+        np.testing.assert_array_equal(mask, np.isin(labels, [{"upper_body": 1,
+                                      "lower_body": 2, "full_body": 3}[name]]))
+    absent = [n for n in ("upper_body", "lower_body", "full_body") if n not in present]
+    for name in absent:
+        with pytest.raises(ValueError, match=f"'{name}' not found in this image; classes "
+                                             "present: "):
+            pipe.region_mask(name)
 
 
-def test_offline_masks_equal_interactive_mask_and_detect_the_face_once(content, monkeypatch):
-    import helpers.segment as segment
-
+def test_clicks_refine_the_chosen_garment_with_any_parser(content):
     pipe = _offline()
+    pipe.set_content(content)
+    mask = pipe.region_mask("upper_body") > 0
+    rows, cols = np.nonzero(mask)
+    inside = (float(cols[len(cols) // 2]), float(rows[len(rows) // 2]))
+    removed = pipe.region_mask("upper_body", negative=[inside]) > 0
+    assert removed.sum() < mask.sum() and not (removed & ~mask).any()  # only removes
+    outside = np.argwhere(~mask)[0]
+    grown = pipe.region_mask("upper_body", positive=[(float(outside[1]), float(outside[0]))])
+    assert not (mask & ~(grown > 0)).any()  # only adds
+    with pytest.raises(ValueError, match="negative click: click .* is outside the image"):
+        pipe.region_mask("upper_body", negative=[(1000, 5)])
+
+
+def test_offline_saliency_is_the_person_matte_independent_of_the_garment(content):
+    pipe = _offline()
+    pipe.set_content(content)
+    matte = pipe.saliency_map()
+    assert matte.shape == content.shape[:2] and matte.dtype == np.float32
+    assert matte.min() >= 0.0 and matte.max() <= 1.0
+    assert pipe.saliency_map() is matte
+    assert pipe.segmenter.person is matte  # the parser's own matte, computed once
+    garment = pipe.region_mask("upper_body") > 0
+    assert matte[garment].mean() > 0.8  # about 1 over the garments
+    assert matte[:, :4].mean() < matte[garment].mean()  # lower on the background edge
+
+
+def test_grabcut_masks_equal_interactive_mask_and_detect_the_face_once(content, monkeypatch):
+    from helpers.segmentation import grabcut
+
+    pipe = _grabcut()
     pipe.set_content(content)
     height, width = content.shape[:2]
     clicks = {"positive": [(width // 2, int(height * 0.8))],
               "negative": [(width // 2, height // 8)]}
     calls = []
-    detect = segment._auto_box_work
-    monkeypatch.setattr(segment, "_auto_box_work", lambda work: calls.append(1) or detect(work))
+    detect = grabcut._auto_box_work
+    monkeypatch.setattr(grabcut, "_auto_box_work", lambda work: calls.append(1) or detect(work))
     automatic = pipe.region_mask()
     clicked = pipe.region_mask(**clicks)
     assert len(calls) == 1
-    np.testing.assert_array_equal(automatic, segment.interactive_mask(content))
-    np.testing.assert_array_equal(clicked, segment.interactive_mask(content, **clicks))
+    np.testing.assert_array_equal(automatic, grabcut.interactive_mask(content))
+    np.testing.assert_array_equal(clicked, grabcut.interactive_mask(content, **clicks))
 
 
-def test_offline_segmentation_has_no_classes(content):
-    pipe = _offline()
+def test_grabcut_has_no_classes(content):
+    pipe = _grabcut()
     pipe.set_content(content)
-    with pytest.raises(RuntimeError, match="offline 'grabcut' backend segments from clicks"):
+    assert not pipe.has_classes and pipe.capabilities.takes_clicks
+    with pytest.raises(RuntimeError, match="'grabcut' back-end has no cloth classes"):
         pipe.parsing()
-    with pytest.raises(ValueError, match="pass its mask"):
-        pipe.saliency_map()
+    # M does not depend on the segmentation back-end: the person matte still works.
+    assert pipe.saliency_map().shape == content.shape[:2]
+
+
+def test_no_person_is_said_not_guessed_silently():
+    rng = np.random.default_rng(0)
+    landscape = np.repeat(np.linspace(40, 220, 96, dtype=np.uint8)[:, None], 128, 1)
+    landscape = np.dstack([landscape, landscape[::-1], rng.integers(0, 255, landscape.shape,
+                                                                    dtype=np.uint8)])
+    pipe = _offline()
+    pipe.set_content(landscape)
+    with pytest.warns(UserWarning, match="no person found: click on the garment"):
+        pipe.segmenter  # noqa: B018
+    assert pipe.notes and "no person found" in pipe.notes[0]
+    assert pipe.segmenter.person_found is False
 
 
 def test_no_content_yet_is_a_clear_error():
@@ -173,9 +252,8 @@ def test_no_content_yet_is_a_clear_error():
 
 
 def test_pretrained_segmentation_chooses_classes(content, style):
-    pipe = Pipeline(segmentation="u2net_cloth", saliency="guided", max_side=128, notify=None)
-    runner = FakeClothRunner()
-    pipe._runners["u2net_cloth"] = runner
+    pipe = _fake_cloth()
+    runner = pipe._segmenter.runner
     result = pipe.run(content, style, region="lower_body", method="hard")
     height = content.shape[0]
     assert result.labels is not None and set(np.unique(result.labels)) == {1, 2}
@@ -204,13 +282,11 @@ def test_pretrained_saliency_loads_registered_weights(content, style, empty_cach
     # Min-max normalised at 320 x 320, then resized to the photo: spans most of [0, 1].
     assert 0.0 <= result.saliency.min() < 0.1 and 0.9 < result.saliency.max() <= 1.0
     # U²-Net saliency is a property of the photo, not of the region: computed once.
-    again = pipe.saliency_map(np.zeros(content.shape[:2], np.float32))
-    assert again is result.saliency
+    assert pipe.saliency_map() is result.saliency
 
 
 def test_several_garments_each_with_its_own_style(content):
-    pipe = Pipeline(segmentation="u2net_cloth", saliency="guided", max_side=128, notify=None)
-    pipe._runners["u2net_cloth"] = FakeClothRunner()
+    pipe = _fake_cloth()
     red = np.zeros((64, 64, 3), np.uint8)
     red[..., 0] = 255
     blue = np.zeros((64, 64, 3), np.uint8)

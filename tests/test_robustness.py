@@ -26,7 +26,8 @@ def style():
 
 
 def _pipeline(max_side=256):
-    return Pipeline(segmentation="grabcut", saliency="guided", max_side=max_side, notify=None)
+    return Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                    max_side=max_side, notify=None)
 
 
 @pytest.mark.parametrize("size_hw", [(37, 53), (53, 37), (24, 360), (360, 24), (16, 16)])
@@ -111,7 +112,8 @@ def test_outputs_are_byte_identical_across_processes(tmp_path):
         from helpers.images import resize_image, sample_content, sample_style
         from helpers.pipeline import Pipeline
         content = resize_image(sample_content("grace_hopper"), (150, 100))
-        pipe = Pipeline(segmentation="grabcut", saliency="guided", max_side=128, notify=None)
+        pipe = Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                        max_side=128, notify=None)
         result = pipe.run(content, sample_style("tartan"), method="saliency_matting")
         print(hashlib.sha256(result.output.tobytes()).hexdigest())
     """)

@@ -43,7 +43,9 @@ def style():
 @pytest.fixture(scope="module")
 def offline_pipeline():
     # Shared: the stylized images stay cached across tests (one ONNX run per setting).
-    return Pipeline(segmentation="grabcut", saliency="guided", max_side=256, notify=None)
+    # GrabCut: the back-end whose clicks are seeds and that has no classes.
+    return Pipeline(segmentation="grabcut", saliency="person_matte", max_side=256,
+                    notify=None)
 
 
 @pytest.fixture
@@ -61,14 +63,14 @@ def fake_labels(shape):
 
 
 def make_pretrained_studio(content, style, **options):
-    """A studio over a pipeline whose cloth parser is replaced by fixed labels."""
-    pipeline = Pipeline(segmentation="grabcut", saliency="guided", max_side=256, notify=None)
+    """A studio over a U²-Net cloth back-end whose parse is replaced by fixed labels."""
+    pipeline = Pipeline(segmentation="u2net_cloth", saliency="person_matte", max_side=256,
+                        notify=None, segmentation_options={"runner": object()})
     labels = fake_labels(content.shape[:2])
     probabilities = np.eye(4, dtype=np.float32)[labels].transpose(2, 0, 1).copy()
-    pipeline.parsing = lambda: ClothParsing(labels=labels, probabilities=probabilities,
-                                            backend="fake")
-    pipeline.backends["segmentation"] = "u2net_cloth"
-    assert pipeline.pretrained_segmentation
+    pipeline._segmenter._parse = lambda image: (
+        ClothParsing(labels=labels, probabilities=probabilities, backend="fake"), None)
+    assert pipeline.has_classes
     studio = StyleStudio(pipeline, content, style, preview_max_side=128, **options)
     return studio, labels
 
@@ -212,7 +214,7 @@ def test_initial_state_and_preview(studio, content):
     assert studio.mask.shape == content.shape[:2] and studio.mask.dtype == np.float32
     assert 0 < studio.mask.mean() < 1
     assert studio.selection == "garment (GrabCut, automatic start)"
-    assert "segmentation grabcut, saliency guided" in studio.caption.value
+    assert "segmentation grabcut, saliency person_matte" in studio.caption.value
     assert studio.class_dropdown.options == (OFFLINE_CHOICE,)
     assert studio.method_dropdown.options == BLEND_METHODS
     assert (studio.x_slider.max, studio.y_slider.max) == (255, 255)
@@ -361,48 +363,56 @@ def test_style_upload_restylizes(studio):
 # --------------------------------------------------------------------------- pretrained
 
 
-def test_pretrained_click_selects_the_class_under_the_pixel(pretrained_studio):
+def test_pretrained_dropdown_selects_the_class_and_clicks_refine_it(pretrained_studio):
     studio, labels = pretrained_studio
     assert studio.class_dropdown.options == ("upper_body", "lower_body")
     assert studio.selection == "upper_body (class 1)"
     assert studio.class_dropdown.value == "upper_body"
     np.testing.assert_array_equal(studio.mask, (labels == 1).astype(np.float32))
     src = studio.click_map.src
-    studio.click_map.click = {"x": 128, "y": 220, "positive": True, "n": 1}
-    assert labels[220, 128] == 2
+    # A negative click on the chosen garment removes the part it lands on: only removes.
+    studio.click_map.click = {"x": 128, "y": 100, "positive": False, "n": 1}
     assert studio.status.value == ""
-    assert studio.selection == "lower_body (class 2)"
-    assert "Selected: lower_body (class 2)" in studio.caption.value
-    assert studio.class_dropdown.value == "lower_body"
-    np.testing.assert_array_equal(studio.mask, (labels == 2).astype(np.float32))
-    assert studio.click_map.src != src  # the highlight moved
-
-
-def test_pretrained_click_on_background_is_reported(pretrained_studio):
-    studio, labels = pretrained_studio
-    mask, selection = studio.mask.copy(), studio.selection
-    assert labels[5, 5] == 0
-    studio.click_map.click = {"x": 5, "y": 5, "positive": True, "n": 1}
-    assert "no garment at click" in studio.status.value
-    assert "background" in studio.status.value
-    assert studio.selection == selection
-    np.testing.assert_array_equal(studio.mask, mask)
-
-
-def test_pretrained_dropdown_and_select(pretrained_studio):
-    studio, labels = pretrained_studio
+    assert studio.clicks == [(128.0, 100.0, False)]
+    assert studio.selection == "upper_body (class 1), 0 positive / 1 negative clicks"
+    assert "Selected: upper_body (class 1), 0 positive / 1 negative" in studio.caption.value
+    assert studio.mask[100, 128] == 0
+    assert not (studio.mask > (labels == 1)).any()
+    assert studio.click_map.src != src  # the highlight follows the refined region
+    studio.undo()
+    np.testing.assert_array_equal(studio.mask, (labels == 1).astype(np.float32))
+    # A positive click on another part grows the garment: it only adds, the pixel included.
+    studio.click(128, 220)
+    assert studio.mask[220, 128] == 1
+    assert (studio.mask >= (labels == 1)).all()
+    # Choosing another class starts again from that class, without clicks.
     studio.class_dropdown.value = "lower_body"
-    assert studio.selection == "lower_body (class 2)"
+    assert studio.selection == "lower_body (class 2)" and studio.clicks == []
+    np.testing.assert_array_equal(studio.mask, (labels == 2).astype(np.float32))
+
+
+def test_pretrained_select_outfit_and_absent_classes(pretrained_studio):
+    studio, labels = pretrained_studio
     studio.select("outfit")
     assert studio.selection == "upper_body + lower_body (classes 1, 2)"
     assert studio.class_dropdown.value is None
     np.testing.assert_array_equal(studio.mask, (labels > 0).astype(np.float32))
-    studio.click(128, 220, positive=False)  # drops lower_body from the union
-    assert studio.selection == "upper_body (class 1)"
-    with pytest.raises(ValueError, match="leave nothing selected"):
-        studio.click(128, 100, positive=False)
-    with pytest.raises(ValueError, match="not found in this image"):
+    with pytest.raises(ValueError, match="'full_body' not found in this image; classes "
+                                         "present: upper_body, lower_body"):
         studio.select("full_body")
+    assert studio.selection == "upper_body + lower_body (classes 1, 2)"  # unchanged
+
+
+def test_offline_parser_studio_chooses_garments_by_class(content, style):
+    pipeline = Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                        max_side=256, notify=None)
+    studio = StyleStudio(pipeline, content, style, preview_max_side=128)
+    assert studio.selection == "upper_body (class 1)"  # the astronaut's suit
+    assert "upper_body" in studio.class_dropdown.options
+    assert not studio.class_dropdown.disabled
+    labels = pipeline.parsing().labels
+    np.testing.assert_array_equal(studio.mask, (labels == 1).astype(np.float32))
+    assert "segmentation classical_parsing, saliency person_matte" in studio.caption.value
 
 
 def test_softness_follows_the_method_until_set(content, style):

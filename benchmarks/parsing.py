@@ -1,0 +1,381 @@
+"""Garment parsing quality with the standard interactive-segmentation protocol.
+
+Usage::
+
+    python -m benchmarks.parsing                   # every fixture photo, 5 clicks
+    python -m benchmarks.parsing --quick           # 2 photos, 1 click: proves it works
+    python -m benchmarks.parsing --segmentation grabcut
+
+It reads ``../shared/fixtures/cloth_parsing/`` (16 photos with the labels the reference
+U²-Net cloth model gave them; another folder with ``--fixtures``) and, for each photo and
+each garment class covering at least 1 % of its pixels, asks the pipeline's entry points
+(:meth:`~helpers.pipeline.Pipeline.set_content`,
+:meth:`~helpers.pipeline.Pipeline.region_mask`) for the garment:
+
+* the IoU with 0 clicks;
+* then each next click goes to the interior (the distance-transform maximum) of the
+  largest connected error region: positive where garment was missed, negative on a false
+  positive; clicks accumulate, up to ``--max-clicks`` (5);
+* NoC@85: the clicks needed to reach IoU >= 0.85 (``max_clicks + 1`` when never);
+* the worst effect of one click (the most negative IoU change);
+* the time of the first mask (the parse included) and of each click, at the photo's
+  size, and both again on each photo upscaled to 1 MP.
+
+The photos are split in two halves (alternate ids in sorted order: ``dev`` and
+``held_out``), reported apart and together, so that a method tuned on some photos shows
+whether it generalises. Writes ``benchmarks/results/parsing_<backend>.json`` and ``.md``
+(``--quick``: ``parsing_quick.*``, ignored by git) and, per photo, an overlay sheet under
+``benchmarks/results/overlays/`` (ignored by git: pictures of the fixtures are never
+committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures" / "cloth_parsing"
+RESULTS = PROJECT_ROOT / "benchmarks" / "results"
+#: A garment class is evaluated when it covers at least this share of the photo.
+MIN_CLASS_FRACTION = 0.01
+#: NoC threshold.
+NOC_IOU = 0.85
+#: Targets of the offline parser (issue "a garment parser that works without weights").
+TARGETS = {"iou_0": 0.80, "iou_3": 0.90, "noc85": 1.5, "first_mask_1mp_s": 1.5,
+           "click_1mp_s": 0.3}
+
+
+# --------------------------------------------------------------------------- protocol
+def iou(prediction: np.ndarray, reference: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (1.0 when both are empty)."""
+    union = np.logical_or(prediction, reference).sum()
+    if union == 0:
+        return 1.0
+    return float(np.logical_and(prediction, reference).sum() / union)
+
+
+def next_click(prediction: np.ndarray, reference: np.ndarray) -> tuple[float, float, bool] | None:
+    """The protocol's next click: ``(x, y, positive)``, or None when nothing is wrong.
+
+    The largest connected region among the misses (reference but not prediction) and the
+    false positives (prediction but not reference), clicked at its interior: the maximum
+    of its distance transform, the image border counting as outside.
+    """
+    best = None
+    for error, positive in ((reference & ~prediction, True), (prediction & ~reference, False)):
+        components, count = ndimage.label(error)
+        if count == 0:
+            continue
+        sizes = np.bincount(components.ravel())[1:]
+        largest = int(np.argmax(sizes)) + 1
+        if best is None or sizes[largest - 1] > best[0]:
+            best = (int(sizes[largest - 1]), components == largest, positive)
+    if best is None:
+        return None
+    _, region, positive = best
+    distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(col), float(row), positive
+
+
+def _region(pipeline: Any, class_name: str, positive: list, negative: list) -> np.ndarray:
+    try:
+        return pipeline.region_mask(class_name, positive=positive, negative=negative) >= 0.5
+    except ValueError:  # the class is absent from the parse: nothing chosen yet
+        return np.zeros(pipeline.content.shape[:2], bool)
+
+
+def evaluate_photo(pipeline: Any, photo: np.ndarray, labels: np.ndarray,
+                   max_clicks: int) -> list[dict[str, Any]]:
+    """Every garment class of one photo through the protocol (see the module docstring)."""
+    from helpers.segment import CLASS_NAMES, GARMENT_CLASSES
+
+    rows = []
+    pipeline.set_content(photo)
+    start = time.perf_counter()
+    pipeline.segmenter  # noqa: B018 - the per-photo parse, timed with the first mask
+    parse_s = time.perf_counter() - start
+    for class_id in GARMENT_CLASSES:
+        reference = labels == class_id
+        if reference.mean() < MIN_CLASS_FRACTION:
+            continue
+        name = CLASS_NAMES[class_id]
+        start = time.perf_counter()
+        prediction = _region(pipeline, name, [], [])
+        first_s = parse_s + time.perf_counter() - start
+        ious, clicks, click_s = [iou(prediction, reference)], [], []
+        for _ in range(max_clicks):
+            click = next_click(prediction, reference)
+            if click is None:
+                ious.append(ious[-1])
+                continue
+            clicks.append(click)
+            positive = [(x, y) for x, y, pos in clicks if pos]
+            negative = [(x, y) for x, y, pos in clicks if not pos]
+            start = time.perf_counter()
+            prediction = _region(pipeline, name, positive, negative)
+            click_s.append(time.perf_counter() - start)
+            ious.append(iou(prediction, reference))
+        reached = [k for k, value in enumerate(ious) if value >= NOC_IOU]
+        rows.append({
+            "class": name, "fraction": float(reference.mean()), "iou": ious,
+            "noc85": reached[0] if reached else max_clicks + 1,
+            "worst_click": min(np.diff(ious)) if len(ious) > 1 else 0.0,
+            "clicks": clicks, "first_mask_s": first_s, "click_s": click_s,
+        })
+    return rows
+
+
+def time_at_1mp(backend: str, photo: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """First mask and one click on the photo upscaled to 1 MP, in a fresh pipeline."""
+    import cv2
+
+    from helpers.pipeline import Pipeline
+
+    scale = (1e6 / (photo.shape[0] * photo.shape[1])) ** 0.5
+    size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+    big = cv2.resize(photo, size, interpolation=cv2.INTER_CUBIC)
+    big_labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    pipeline = Pipeline(segmentation=backend, saliency="person_matte", notify=None)
+    present = [c for c in (1, 3, 2) if (big_labels == c).mean() >= MIN_CLASS_FRACTION]
+    from helpers.segment import CLASS_NAMES
+
+    name = CLASS_NAMES[present[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        pipeline.set_content(big)
+        prediction = _region(pipeline, name, [], [])
+        first = time.perf_counter() - start
+        click = next_click(prediction, big_labels == present[0])
+        start = time.perf_counter()
+        if click is not None:
+            x, y, positive = click
+            _region(pipeline, name, [(x, y)] if positive else [], [] if positive else [(x, y)])
+        one_click = time.perf_counter() - start
+    return {"megapixels": big.shape[0] * big.shape[1] / 1e6, "first_mask_s": first,
+            "click_s": one_click}
+
+
+# --------------------------------------------------------------------------- summaries
+def summarise(rows: list[dict[str, Any]], max_clicks: int) -> dict[str, Any]:
+    """Mean IoU at 0/1/3/5 clicks, NoC@85, the worst click and the timings of some rows."""
+    if not rows:
+        return {"pairs": 0}
+    at = {k: float(np.mean([r["iou"][min(k, len(r["iou"]) - 1)] for r in rows]))
+          for k in (0, 1, 3, 5) if k <= max_clicks}
+    worst = min(rows, key=lambda r: r["worst_click"])
+    clicks = [s for r in rows for s in r["click_s"]]
+    return {
+        "pairs": len(rows),
+        "mean_iou": {str(k): v for k, v in at.items()},
+        "noc85": float(np.mean([r["noc85"] for r in rows])),
+        "worst_click": {"delta_iou": float(worst["worst_click"]), "photo": worst["photo"],
+                        "class": worst["class"]},
+        "first_mask_s": {"median": statistics.median(r["first_mask_s"] for r in rows),
+                         "max": max(r["first_mask_s"] for r in rows)},
+        "click_s": ({"median": statistics.median(clicks), "max": max(clicks)} if clicks
+                    else None),
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as commit-ready markdown tables."""
+    max_clicks = results["config"]["max_clicks"]
+    lines = [f"# Garment parsing: `{results['backend']}` ({results['created']})", "",
+             f"Fixtures: {results['config']['fixtures']} ({results['photos']} photos); "
+             f"machine: {results['machine']}.", "",
+             "| photos | pairs | IoU@0 | IoU@1 | IoU@3 | IoU@5 | NoC@85 | worst click | "
+             "first mask (median / max) | click (median / max) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for part in ("dev", "held_out", "all"):
+        s = results["summary"][part]
+        if not s.get("pairs"):
+            continue
+        iou_at = s["mean_iou"]
+        cells = [f"{iou_at[k]:.3f}" if k in iou_at else "–" for k in ("0", "1", "3", "5")]
+        click = s["click_s"]
+        lines.append(
+            f"| {part} ({results['split'][part]}) | {s['pairs']} | " + " | ".join(cells)
+            + f" | {s['noc85']:.2f} | {s['worst_click']['delta_iou']:+.3f} "
+            f"({s['worst_click']['photo']} {s['worst_click']['class']}) | "
+            f"{s['first_mask_s']['median']:.2f} s / {s['first_mask_s']['max']:.2f} s | "
+            + (f"{click['median'] * 1e3:.0f} ms / {click['max'] * 1e3:.0f} ms |" if click
+               else "– |"))
+    one = results.get("at_1mp")
+    if one:
+        lines += ["", f"At 1 MP (the photos upscaled, {len(one['runs'])} photos): first mask "
+                  f"median {one['first_mask_s']:.2f} s, one click median "
+                  f"{one['click_s'] * 1e3:.0f} ms."]
+    lines += ["", f"Per photo and garment: IoU at 0, 1, 3 and {max_clicks} clicks, NoC@85", "",
+              "| photo | half | class | share | IoU@0 | IoU@1 | IoU@3 | "
+              f"IoU@{max_clicks} | NoC@85 |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in results["rows"]:
+        ious = row["iou"]
+        picks = [ious[min(k, len(ious) - 1)] for k in (0, 1, 3, max_clicks)]
+        lines.append(f"| {row['photo']} | {row['half']} | {row['class']} | "
+                     f"{row['fraction'] * 100:.0f} % | "
+                     + " | ".join(f"{v:.3f}" for v in picks) + f" | {row['noc85']} |")
+    return "\n".join(lines) + "\n"
+
+
+def overlay_sheet(photo: np.ndarray, labels: np.ndarray, pipeline: Any,
+                  rows: list[dict[str, Any]]) -> np.ndarray:
+    """photo | reference classes | parse at 0 clicks | each garment after the clicks."""
+    import cv2
+
+    from helpers.segment import colorize_labels
+
+    panels = [photo, colorize_labels(labels),
+              colorize_labels(pipeline.parsing().labels) if pipeline.has_classes
+              else photo]
+    for row in rows:
+        clicks = row["clicks"][:3]
+        mask = _region(pipeline, row["class"], [(x, y) for x, y, p in clicks if p],
+                       [(x, y) for x, y, p in clicks if not p])
+        tinted = photo.copy()
+        tinted[mask] = (0.5 * tinted[mask] + [0, 110, 0]).astype(np.uint8)
+        for x, y, positive in clicks:
+            cv2.circle(tinted, (round(x), round(y)), 9, (0, 255, 0) if positive else
+                       (255, 0, 0), -1)
+        cv2.putText(tinted, f"{row['class']}, {len(clicks)} clicks", (8, 24),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 0), 2)
+        panels.append(tinted)
+    height = 384
+    resized = [cv2.resize(p, (round(p.shape[1] * height / p.shape[0]), height),
+                          interpolation=cv2.INTER_AREA) for p in panels]
+    return np.concatenate(resized, axis=1)
+
+
+# --------------------------------------------------------------------------- main
+def load_fixture(folder: Path, photo_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(H, W, 3) uint8`` photo and ``(H, W) uint8`` reference labels of one fixture."""
+    from PIL import Image
+
+    from helpers.images import load_image
+
+    with Image.open(folder / f"{photo_id}_labels.png") as labels:
+        reference = np.asarray(labels, dtype=np.uint8)
+    return load_image(folder / f"{photo_id}_photo.png"), reference
+
+
+def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
+        overlays: Path | None, time_1mp: int) -> dict[str, Any]:
+    from helpers.images import save_image
+    from helpers.pipeline import Pipeline
+
+    if not fixtures.is_dir():
+        raise SystemExit(f"no fixtures at {fixtures}: the cloth-parsing fixtures live in "
+                         "../shared/fixtures/cloth_parsing beside the checkout; pass "
+                         "--fixtures DIR")
+    ids = sorted(path.name.split("_")[0] for path in fixtures.glob("*_photo.png"))
+    if not ids:
+        raise SystemExit(f"no NNN_photo.png files in {fixtures}")
+    halves = {photo_id: ("dev" if index % 2 == 0 else "held_out")
+              for index, photo_id in enumerate(ids)}
+    if limit:
+        ids = ids[:limit]
+    rows: list[dict[str, Any]] = []
+    pipeline = Pipeline(segmentation=backend, saliency="person_matte", notify=None)
+    for photo_id in ids:
+        photo, labels = load_fixture(fixtures, photo_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no person found" is measured, not shown
+            photo_rows = evaluate_photo(pipeline, photo, labels, max_clicks)
+            for row in photo_rows:
+                row.update(photo=photo_id, half=halves[photo_id])
+            if overlays is not None:
+                save_image(overlay_sheet(photo, labels, pipeline, photo_rows),
+                           overlays / f"{backend}_{photo_id}.png")
+        rows.extend(photo_rows)
+        print(f"{photo_id} ({halves[photo_id]}): " + ", ".join(
+            f"{r['class']} {r['iou'][0]:.2f}->{r['iou'][min(3, len(r['iou']) - 1)]:.2f}"
+            for r in photo_rows), flush=True)
+    timings = []
+    for photo_id in ids[:time_1mp]:
+        timings.append({"photo": photo_id, **time_at_1mp(backend, *load_fixture(
+            fixtures, photo_id))})
+    return {
+        "schema": 1, "backend": backend,
+        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} cores",
+        "config": {"fixtures": str(fixtures), "max_clicks": max_clicks,
+                   "min_class_fraction": MIN_CLASS_FRACTION, "noc_iou": NOC_IOU},
+        "photos": len(ids), "targets": TARGETS,
+        "split": {"dev": " ".join(i for i in ids if halves[i] == "dev"),
+                  "held_out": " ".join(i for i in ids if halves[i] == "held_out"),
+                  "all": "all"},
+        "summary": {part: summarise([r for r in rows if part == "all" or r["half"] == part],
+                                    max_clicks)
+                    for part in ("dev", "held_out", "all")},
+        "at_1mp": ({"runs": timings,
+                    "first_mask_s": statistics.median(t["first_mask_s"] for t in timings),
+                    "click_s": statistics.median(t["click_s"] for t in timings)}
+                   if timings else None),
+        "rows": rows,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from helpers.pipeline import SEGMENTATION_BACKENDS
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.parsing",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--segmentation", default="classical_parsing",
+                        choices=[b for b in SEGMENTATION_BACKENDS if b != "auto"],
+                        help="segmentation back-end (default: the offline classical parser)")
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES,
+                        help=f"folder of NNN_photo.png / NNN_labels.png (default {FIXTURES})")
+    parser.add_argument("--max-clicks", type=int, default=5, help="clicks per garment (5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 photos, 1 click, no 1 MP timing (what the tests run)")
+    parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/"
+                        "parsing_<backend>.json)")
+    parser.add_argument("--markdown", type=Path, help="markdown path (default beside --out)")
+    parser.add_argument("--overlays", type=Path, default=RESULTS / "overlays",
+                        help="folder for the overlay sheets (ignored by git)")
+    parser.add_argument("--no-overlays", action="store_true", help="write no overlay sheets")
+    args = parser.parse_args(argv)
+    if not 1 <= args.max_clicks <= 20:
+        parser.error(f"--max-clicks must be between 1 and 20, got {args.max_clicks}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    max_clicks = 1 if args.quick else args.max_clicks
+    stem = "parsing_quick" if args.quick else f"parsing_{args.segmentation}"
+    out = args.out or RESULTS / f"{stem}.json"
+    md_path = args.markdown or out.with_suffix(".md")
+    overlays = None if args.no_overlays or args.quick else args.overlays
+    results = run(args.segmentation, args.fixtures, max_clicks, 2 if args.quick else None,
+                  overlays, 0 if args.quick else 4)
+    from helpers.images import atomic_write_bytes, save_json
+
+    save_json(results, out)
+    text = markdown(results)
+    atomic_write_bytes(md_path, text.encode("utf-8"))
+    print(text)
+    print(f"wrote {out} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

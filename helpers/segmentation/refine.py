@@ -1,0 +1,470 @@
+"""Click refinement of any initial garment parse (U²-Net cloth parse or offline parse).
+
+:class:`ClickRefiner` is built once per photo and initial label map; :meth:`ClickRefiner.region`
+then turns a choice of garment class(es) plus positive / negative clicks into a full-size
+boolean mask, cheaply (the split of segment-anything's ``set_image`` / ``predict``).
+
+Method
+------
+At a working resolution (long side ``working_side``) the photo is over-segmented into SLIC
+superpixels (OpenCV contrib), split along the initial label map so that every superpixel
+carries one initial label. Each superpixel keeps its area, mean CIE-Lab colour, a sparse
+Lab colour histogram and the contrast-sensitive weight of its boundary with each neighbour.
+
+* A **positive** click at a missed pixel runs one binary graph cut (PyMaxflow) over the
+  superpixels: the current mask is fixed inside, negative clicks fixed outside, and every
+  other superpixel pays the log-likelihood ratio of its pixels under two colour models,
+  "like the clicked part and the chosen garment" against "like the rest of the picture
+  outside the mask", plus a constant bias towards staying as it is. Of the superpixels
+  the cut adds, only the connected part that holds the click is kept, so the click adds
+  the part it lands on (a cut-off sleeve, the mislabelled half of a dress) and nothing far
+  away. The colour models are refitted once on the result (GrabCut-style) and the cut rerun.
+* A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
+  the part connected to the click that looks more like the clicked part (and the picture
+  outside the mask) than like the rest of the garment is removed as a whole (neck skin, a
+  bag, a patch of background), not a disc.
+
+Positive clicks are fixed inside for the negative cuts and negative clicks fixed outside
+for the positive cuts; a superpixel claimed by both a positive and a negative cut goes to
+the click whose seed it is closer to (colour and distance). Positive clicks only add,
+negative clicks only remove, and with no clicks :meth:`ClickRefiner.region` returns
+``np.isin(labels, class_ids)`` exactly. At full size, pixels change only within one working
+pixel of a changed superpixel; there the new boundary is the 0.5 level of the bilinearly
+upsampled working mask (labels are never interpolated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import maxflow
+import numpy as np
+from scipy import ndimage as ndi
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from helpers._checks import check_image, check_labels, check_map
+
+__all__ = ["ClickRefiner", "GARMENT_CLASS_IDS", "WORKING_SIDE"]
+
+#: Long side of the working image (pixels).
+WORKING_SIDE = 512
+#: Garment class ids of the cloth parse (0 is background).
+GARMENT_CLASS_IDS = (1, 2, 3)
+
+_N_CLASSES = 4
+_SUPERPIXELS = 2000          # target number of SLIC superpixels at the working size
+_BINS = 16                   # Lab histogram bins per axis
+_HIST_SIGMA = 1.0            # histogram smoothing (bins)
+_EPS = 1e-6                  # floor of the colour densities
+_SEED_DELTA_E = 12.0         # neighbours this close in mean colour start the click's model
+_DROP_WEIGHT = 0.8           # share of the clicked part in a negative click's colour model
+_BIAS = 0.6                  # nats per pixel needed to flip a superpixel
+_TYPICAL = 1.0               # nats per pixel: the click's colour is typical of the garment
+_RELABEL_BIAS = 0.2          # the same for a part the parse gave to another garment
+_SMOOTH = 6.0                # graph-cut smoothness, nats per unit boundary weight
+_ITERATIONS = 2              # colour-model refits (GrabCut-style)
+_HARD = 1e12
+_PRIOR_PIXELS = 2000.0      # pseudo-count of the picture's colours in 'other' models
+_MIN_MODEL_PIXELS = 200   # working pixels needed to trust the mask's colour model
+_RELABEL_DELTA_E = 20.0      # Lab distance at which a part counts as unlike the click
+_LOCAL_RADIUS = 0.15        # image diagonals: scale of the local colour model around a click
+
+
+def _smooth_density(hist: np.ndarray) -> np.ndarray:
+    """Normalised, smoothed Lab histogram density (flat vector of ``_BINS ** 3``)."""
+    total = float(hist.sum())
+    if total <= 0:
+        return np.full(_BINS ** 3, 1.0 / _BINS ** 3)
+    h = ndi.gaussian_filter(hist.reshape((_BINS,) * 3) / total, _HIST_SIGMA, mode="constant")
+    return h.ravel() / max(float(h.sum()), 1e-12)
+
+
+class ClickRefiner:
+    """Click refinement engine for one photo and one initial garment parse.
+
+    Parameters
+    ----------
+    image:
+        ``(H, W, 3) uint8`` RGB photo.
+    labels:
+        ``(H, W) uint8`` initial parse, values in {0: background, 1: upper body,
+        2: lower body, 3: full body}.
+    probabilities:
+        optional ``(4, H, W) float32`` class probabilities of the parse; a superpixel the
+        parse thinks is background is a little harder to add with a positive click.
+    person:
+        optional ``(H, W) float32`` soft person matte in [0, 1]; used like the background
+        probability (positive clicks do not readily spread off the person).
+    working_side:
+        long side of the working image in pixels (the full size if smaller).
+
+    The expensive work (superpixels, colour histograms, graph weights) happens here;
+    :meth:`region` is cheap and may be called for every click.
+    """
+
+    def __init__(self, image: np.ndarray, labels: np.ndarray,
+                 probabilities: np.ndarray | None = None, person: np.ndarray | None = None,
+                 *, working_side: int = WORKING_SIDE) -> None:
+        check_image(image)
+        height, width = image.shape[:2]
+        check_labels(labels, shape=(height, width))
+        if labels.size and int(labels.max()) >= _N_CLASSES:
+            raise ValueError(
+                f"labels must hold class ids 0-3 (0 background, 1 upper body, 2 lower body, "
+                f"3 full body), found {int(labels.max())}")
+        if int(working_side) < 16:
+            raise ValueError(f"working_side must be at least 16 pixels, got {working_side}")
+        if probabilities is not None:
+            probabilities = self._check_probabilities(probabilities, (height, width))
+        if person is not None:
+            person = check_map(person, "person", shape=(height, width))
+        self.shape = (height, width)
+        self.labels = labels
+
+        scale = min(1.0, int(working_side) / max(height, width))
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        self._scale_xy = (w / width, h / height)
+        small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else image
+        small_labels = (cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+                        if scale < 1 else labels)
+        lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
+
+        # -- over-segmentation: SLIC split along the initial labels
+        region_size = max(4, round(np.sqrt(h * w / _SUPERPIXELS)))
+        if min(h, w) >= 2 * region_size:
+            slic = cv2.ximgproc.createSuperpixelSLIC(
+                cv2.GaussianBlur(lab, (3, 3), 0), cv2.ximgproc.SLICO, region_size)
+            slic.iterate(5)
+            slic.enforceLabelConnectivity(25)
+            base = slic.getLabels().astype(np.int64)
+        else:
+            base = np.zeros((h, w), np.int64)
+        code = base * _N_CLASSES + small_labels
+        _, sp = np.unique(code.ravel(), return_inverse=True)
+        sp = sp.reshape(h, w).astype(np.int32)
+        n = int(sp.max()) + 1
+        self._sp = sp
+        self._n = n
+        flat = sp.ravel()
+        area = np.bincount(flat, minlength=n).astype(np.float64)
+        self._area = area
+        sp_label = np.zeros(n, np.uint8)
+        sp_label[flat] = small_labels.ravel()
+        self._sp_label = sp_label
+        lab_f = lab.reshape(-1, 3).astype(np.float64)
+        self._mean = np.stack([np.bincount(flat, lab_f[:, k], n) for k in range(3)], 1) / area[:, None]
+        yy, xx = np.mgrid[0:h, 0:w]
+        self._centre = np.stack([np.bincount(flat, xx.ravel(), n),
+                                 np.bincount(flat, yy.ravel(), n)], 1) / area[:, None]
+        self._diag = float(np.hypot(h, w))
+
+        # -- colour histograms (sparse superpixel x bin counts)
+        q = (lab.reshape(-1, 3) // (256 // _BINS)).astype(np.int64)
+        bins = (q[:, 0] * _BINS + q[:, 1]) * _BINS + q[:, 2]
+        self._hist = sparse.csr_matrix((np.ones(flat.size), (flat, bins)), shape=(n, _BINS ** 3))
+        self._hist_t = self._hist.T.tocsr()
+
+        # -- contrast-sensitive boundary weights between neighbouring superpixels
+        smooth_lab = cv2.GaussianBlur(lab, (3, 3), 0).astype(np.float32)
+        pairs, diffs = [], []
+        for a, b, ca, cb in ((sp[:, :-1], sp[:, 1:], smooth_lab[:, :-1], smooth_lab[:, 1:]),
+                             (sp[:-1], sp[1:], smooth_lab[:-1], smooth_lab[1:])):
+            d2 = np.sum((ca - cb) ** 2, axis=2)
+            diffs.append(d2.ravel())
+            sel = a != b
+            pairs.append((a[sel], b[sel], d2[sel]))
+        all_d2 = np.concatenate(diffs)
+        beta = 1.0 / (2.0 * max(float(all_d2.mean()), 1e-6)) if all_d2.size else 0.0
+        i = np.concatenate([p[0] for p in pairs]).astype(np.int64)
+        j = np.concatenate([p[1] for p in pairs]).astype(np.int64)
+        wgt = np.exp(-beta * np.concatenate([p[2] for p in pairs]))
+        lo, hi = np.minimum(i, j), np.maximum(i, j)
+        key, inv = np.unique(lo * n + hi, return_inverse=True)
+        self._edge_i = (key // n).astype(np.int64)
+        self._edge_j = (key % n).astype(np.int64)
+        self._edge_w = np.bincount(inv, wgt, key.size)
+        self._adj = sparse.coo_matrix(
+            (np.ones(2 * key.size), (np.r_[self._edge_i, self._edge_j],
+                                     np.r_[self._edge_j, self._edge_i])), shape=(n, n)).tocsr()
+
+        # -- pseudo-counts of the whole picture's colours (a weak prior for small models)
+        whole = np.asarray(self._hist_t @ np.ones(n)).ravel()
+        self._prior_hist = whole * (_PRIOR_PIXELS / max(float(whole.sum()), 1.0))
+
+        # -- per-class colour histograms and the prior of "not background"
+        self._class_hist = np.stack([
+            np.asarray(self._hist_t @ (sp_label == k).astype(np.float64)).ravel()
+            for k in range(_N_CLASSES)])
+        prior = None
+        if probabilities is not None:
+            p0 = probabilities[0]
+            p0 = cv2.resize(p0, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else p0
+            prior = 1.0 - p0.astype(np.float64)
+        if person is not None:
+            pm = cv2.resize(person, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else person
+            pm = pm.astype(np.float64)
+            prior = pm if prior is None else np.minimum(prior, pm)
+        if prior is None:
+            self._off_person = np.zeros(n)
+        else:
+            mean_prior = np.bincount(flat, prior.ravel(), n) / area
+            # nats per pixel against adding superpixels the parse puts off the person
+            self._off_person = np.clip(0.5 - mean_prior, 0.0, 0.5) * 2.0
+
+    # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _check_probabilities(probabilities: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if not isinstance(probabilities, np.ndarray):
+            raise TypeError("probabilities must be a numpy array of shape (4, H, W), got "
+                            f"{type(probabilities).__name__}")
+        if probabilities.shape != (_N_CLASSES, *shape):
+            raise ValueError(f"probabilities must have shape (4, H, W) = {(_N_CLASSES, *shape)}, "
+                             f"got {probabilities.shape}")
+        if not np.issubdtype(probabilities.dtype, np.floating):
+            raise ValueError(f"probabilities must be float, got dtype {probabilities.dtype}")
+        probabilities = probabilities.astype(np.float32, copy=False)
+        lo, hi = float(probabilities.min()), float(probabilities.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+            raise ValueError(f"probabilities must lie in [0, 1], found range [{lo:g}, {hi:g}]")
+        return probabilities
+
+    def _check_ids(self, class_ids: Iterable[int]) -> tuple[int, ...]:
+        if isinstance(class_ids, (int, np.integer)):
+            class_ids = (class_ids,)
+        ids = []
+        for c in class_ids:
+            if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)):
+                raise ValueError(f"class ids must be integers in {GARMENT_CLASS_IDS}, got {c!r}")
+            if int(c) not in GARMENT_CLASS_IDS:
+                raise ValueError(
+                    f"unknown class id {int(c)}; valid garment ids: 1 (upper body), "
+                    "2 (lower body), 3 (full body)")
+            ids.append(int(c))
+        if not ids:
+            raise ValueError("class_ids is empty; choose at least one of 1, 2, 3")
+        return tuple(sorted(set(ids)))
+
+    def _check_clicks(self, clicks: Sequence, kind: str) -> np.ndarray:
+        height, width = self.shape
+        if clicks is None:
+            return np.zeros((0, 2))
+        try:
+            pts = np.asarray(clicks, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{kind} clicks must be a sequence of (x, y) pairs, got {clicks!r}"
+                             ) from exc
+        if pts.size == 0:
+            return np.zeros((0, 2))
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise ValueError(f"{kind} clicks must be a sequence of (x, y) pairs, got shape "
+                             f"{pts.shape}")
+        for x, y in pts:
+            if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
+                raise ValueError(
+                    f"{kind} click (x={x:g}, y={y:g}) lies outside the image of width {width} "
+                    f"and height {height} (x is the column in [0, {width}), y the row in "
+                    f"[0, {height}))")
+        return pts
+
+    # ------------------------------------------------------------------ click mechanics
+    def _click_node(self, pt: np.ndarray) -> int:
+        h, w = self._sp.shape
+        c = min(w - 1, int(pt[0] * self._scale_xy[0]))
+        r = min(h - 1, int(pt[1] * self._scale_xy[1]))
+        return int(self._sp[r, c])
+
+    def _histogram(self, weights: np.ndarray) -> np.ndarray:
+        """Colour histogram of superpixels weighted by ``weights`` (bool or float)."""
+        return np.asarray(self._hist_t @ weights.astype(np.float64)).ravel()
+
+    def _log_ratio(self, fg_hist: np.ndarray, bg_hist: np.ndarray) -> np.ndarray:
+        """Per superpixel: sum over its pixels of log p_fg(colour) - log p_bg(colour)."""
+        per_bin = np.log(fg_hist + _EPS) - np.log(bg_hist + _EPS)
+        return np.asarray(self._hist @ per_bin).ravel()
+
+    def _cut(self, gain: np.ndarray, fixed_in: np.ndarray, fixed_out: np.ndarray) -> np.ndarray:
+        """Binary min-cut over the superpixel graph; ``gain`` > 0 favours "in"."""
+        n = self._n
+        g = maxflow.Graph[float](n, self._edge_i.size)
+        nodes = g.add_nodes(n)
+        src = np.where(fixed_in, _HARD, np.maximum(gain, 0.0))
+        snk = np.where(fixed_out, _HARD, np.maximum(-gain, 0.0))
+        src[fixed_out] = 0.0
+        g.add_grid_tedges(nodes, src, snk)
+        cap = _SMOOTH * self._edge_w
+        g.add_edges(self._edge_i, self._edge_j, cap, cap)
+        g.maxflow()
+        return ~g.get_grid_segments(nodes)
+
+    def _component(self, members: np.ndarray, node: int) -> np.ndarray:
+        """Superpixels of ``members`` connected to ``node`` through ``members``."""
+        out = np.zeros(self._n, bool)
+        if not members[node]:
+            return out
+        idx = np.flatnonzero(members)
+        sub = self._adj[idx][:, idx]
+        _, comp = csgraph.connected_components(sub, directed=False)
+        out[idx[comp == comp[np.searchsorted(idx, node)]]] = True
+        return out
+
+    def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray) -> np.ndarray:
+        """Superpixels a positive click at ``node`` adds to ``mask``.
+
+        The candidates are the superpixels outside the mask that carry the clicked
+        superpixel's initial label (the click corrects that label, nothing else). A
+        candidate must look like the clicked part and, where the mask is big enough to
+        have a colour model, like the chosen garment too, rather than like the "other
+        side": the candidates near the click (for the background) or the candidates
+        unlike the click (for another garment's part, which may be wrong as a whole).
+        """
+        domain = ~mask & (self._sp_label == self._sp_label[node])
+        seed = np.zeros(self._n, bool)
+        seed[node] = True
+        area = self._area
+        mask_hist = self._histogram(mask)
+        has_model = mask_hist.sum() >= _MIN_MODEL_PIXELS
+        other = np.exp(-0.5 * (np.linalg.norm(self._centre - self._centre[node], axis=1)
+                               / (_LOCAL_RADIUS * self._diag)) ** 2)
+        colour = np.linalg.norm(self._mean - self._mean[node], axis=1)
+        bias = _BIAS
+        relabel = self._sp_label[node] != 0
+        if relabel and has_model:
+            # only a click that looks typical of the chosen garment may take over the
+            # whole of another garment's part (a dress the parse split in two); otherwise
+            # that garment, as labelled, is the other side
+            typical = self._log_ratio(_smooth_density(mask_hist),
+                                      _smooth_density(self._prior_hist))[node] / area[node]
+            if typical <= 0:       # nothing like the mask: start the garment from the click
+                has_model = False
+            relabel = typical <= 0 or typical > _TYPICAL
+        if relabel:
+            bias = _RELABEL_BIAS
+            other = other * (1.0 - np.exp(-0.5 * (colour / _RELABEL_DELTA_E) ** 2))
+        nb = self._adj.indices[self._adj.indptr[node]:self._adj.indptr[node + 1]]
+        added = seed.copy()
+        added[nb[domain[nb] & (colour[nb] < _SEED_DELTA_E)]] = True   # first colour model only
+        for _ in range(_ITERATIONS):
+            bg = _smooth_density(self._histogram((domain & ~added) * other) + self._prior_hist)
+            lr = self._log_ratio(_smooth_density(self._histogram(added)), bg)
+            if has_model:
+                lr_mask = self._log_ratio(_smooth_density(mask_hist), bg)
+                lr = np.minimum(lr, lr_mask)
+            gain = lr - area * (bias + self._off_person)
+            inside = self._cut(gain, mask | seed, (keep_out | ~domain) & ~mask & ~seed)
+            added = self._component(inside & domain, node) | seed
+        return added
+
+    def _shrink(self, node: int, mask: np.ndarray, keep_in: np.ndarray) -> np.ndarray:
+        """Superpixels a negative click at ``node`` removes from ``mask``.
+
+        The candidates are the mask's superpixels that carry the clicked superpixel's
+        initial label.
+        """
+        domain = mask & (self._sp_label == self._sp_label[node])
+        seed = np.zeros(self._n, bool)
+        seed[node] = True
+        removed = seed.copy()
+        area = self._area
+        outside_hist = self._histogram(~mask)
+        mask_hist = self._histogram(mask)
+        for _ in range(_ITERATIONS):
+            part = self._histogram(removed)
+            drop = _DROP_WEIGHT * _smooth_density(part) + (1 - _DROP_WEIGHT) * _smooth_density(
+                outside_hist)
+            keep = _smooth_density(mask_hist - part)
+            gain = self._log_ratio(keep, drop) + area * _BIAS
+            inside = self._cut(gain, (keep_in | ~domain) & mask & ~seed, ~mask | seed)
+            removed = self._component(~inside & domain, node) | seed
+        return removed
+
+    # ------------------------------------------------------------------ public API
+    def region(self, class_ids: Iterable[int], positive: Sequence = (),
+               negative: Sequence = ()) -> np.ndarray:
+        """Full-size ``(H, W) bool`` mask of the chosen garment class(es) after the clicks.
+
+        ``positive`` / ``negative`` are sequences of ``(x, y)`` clicks in full-size pixels
+        (x the column, y the row). Without clicks the result is exactly
+        ``np.isin(labels, class_ids)``.
+        """
+        ids = self._check_ids(class_ids)
+        pos = self._check_clicks(positive, "positive")
+        neg = self._check_clicks(negative, "negative")
+        base = np.isin(self.labels, ids)
+        if len(pos) == 0 and len(neg) == 0:
+            return base
+
+        m0 = np.isin(self._sp_label, ids)
+        pos_nodes = [self._click_node(p) for p in pos]
+        neg_nodes = [self._click_node(p) for p in neg]
+        pos_seed = np.zeros(self._n, bool)
+        pos_seed[pos_nodes] = True
+        neg_seed = np.zeros(self._n, bool)
+        neg_seed[neg_nodes] = True
+        # a superpixel clicked both ways keeps its current state
+        both = pos_seed & neg_seed
+        pos_seed &= ~both
+        neg_seed &= ~both
+
+        claims_add = []
+        added = np.zeros(self._n, bool)
+        for k, node in enumerate(pos_nodes):
+            current = m0 | added
+            if not current[node] and pos_seed[node]:
+                a = self._grow(node, current, neg_seed)
+                claims_add.append((k, a))
+                added |= a
+        m1 = m0 | added
+        claims_remove = []
+        removed = np.zeros(self._n, bool)
+        for k, node in enumerate(neg_nodes):
+            current = m1 & ~removed
+            if current[node] and neg_seed[node]:
+                r = self._shrink(node, current, pos_seed)
+                claims_remove.append((k, r))
+                removed |= r
+
+        conflict = added & removed
+        if conflict.any():
+            idx = np.flatnonzero(conflict)
+            cost_add = np.full(idx.size, np.inf)
+            cost_rem = np.full(idx.size, np.inf)
+            for claims, cost, nodes in ((claims_add, cost_add, pos_nodes),
+                                        (claims_remove, cost_rem, neg_nodes)):
+                for k, c in claims:
+                    d = self._affinity_cost(idx, nodes[k])
+                    np.minimum(cost, np.where(c[idx], d, np.inf), out=cost)
+            to_add = cost_add <= cost_rem
+            removed[idx[to_add]] = False
+            added[idx[~to_add]] = False
+        final = (m0 | added) & ~removed
+        return self._to_full(base, final, added & final, removed & ~final)
+
+    def _affinity_cost(self, idx: np.ndarray, node: int) -> np.ndarray:
+        colour = np.linalg.norm(self._mean[idx] - self._mean[node], axis=1) / 10.0
+        space = np.linalg.norm(self._centre[idx] - self._centre[node], axis=1) / (0.1 * self._diag)
+        return colour + space
+
+    def _to_full(self, base: np.ndarray, final: np.ndarray, added: np.ndarray,
+                 removed: np.ndarray) -> np.ndarray:
+        height, width = self.shape
+        out = base.copy()
+        if not (added.any() or removed.any()):
+            return out
+        sp = self._sp
+        soft = final[sp].astype(np.float32)
+
+        def up(m: np.ndarray) -> np.ndarray:
+            if m.shape == (height, width):
+                return m
+            return cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR)
+
+        level = up(soft)
+        if added.any():
+            support = up(added[sp].astype(np.float32)) > 0
+            out |= support & (level > 0.5)
+        if removed.any():
+            support = up(removed[sp].astype(np.float32)) > 0
+            out &= ~(support & (level < 0.5))
+        return out

@@ -1,0 +1,228 @@
+"""Click refinement of a garment parse (helpers.segmentation.refine), on synthetic photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from helpers.segmentation.refine import ClickRefiner
+
+BG, SKIN, SHIRT, TROUSERS, DRESS = (205, 205, 200), (214, 164, 130), (40, 70, 170), (110, 70, 30), (
+    170, 30, 60)
+
+
+def _person(height=160, width=120, *, dress=False, seed=0):
+    """A plain background with a head and neck, a shirt with sleeves (or a dress), skin-coloured
+    forearms and trousers. Returns the photo and a dict of part masks."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    s = height / 160
+    parts = {
+        "head": (yy - 18 * s) ** 2 + (xx - width / 2) ** 2 < (12 * s) ** 2,
+        "neck": (yy >= 28 * s) & (yy < 40 * s) & (np.abs(xx - width / 2) < 6 * s),
+        "torso": (yy >= 40 * s) & (yy < 90 * s) & (np.abs(xx - width / 2) < 22 * s),
+        "left_sleeve": (yy >= 40 * s) & (yy < 70 * s) & (xx >= width / 2 - 36 * s)
+        & (xx < width / 2 - 22 * s),
+        "right_sleeve": (yy >= 40 * s) & (yy < 70 * s) & (xx >= width / 2 + 22 * s)
+        & (xx < width / 2 + 36 * s),
+        "left_arm": (yy >= 70 * s) & (yy < 95 * s) & (xx >= width / 2 - 34 * s)
+        & (xx < width / 2 - 24 * s),
+        "right_arm": (yy >= 70 * s) & (yy < 95 * s) & (xx >= width / 2 + 24 * s)
+        & (xx < width / 2 + 34 * s),
+        "trousers": (yy >= 90 * s) & (yy < 150 * s) & (np.abs(xx - width / 2) < 20 * s),
+    }
+    image = np.empty((height, width, 3), np.float64)
+    image[:] = BG
+    for name in ("head", "neck", "left_arm", "right_arm"):
+        image[parts[name]] = SKIN
+    top = DRESS if dress else SHIRT
+    for name in ("torso", "left_sleeve", "right_sleeve"):
+        image[parts[name]] = top
+    image[parts["trousers"]] = DRESS if dress else TROUSERS
+    rng = np.random.default_rng(seed)
+    image += rng.normal(0, 4, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), parts
+
+
+def _labels(parts, upper=("torso", "left_sleeve", "right_sleeve"), lower=("trousers",)):
+    labels = np.zeros(parts["torso"].shape, np.uint8)
+    for name in upper:
+        labels[parts[name]] = 1
+    for name in lower:
+        labels[parts[name]] = 2
+    return labels
+
+
+def _inner(mask, px=2):
+    """The part without a ``px`` band along its edge (superpixel edges may be off by a pixel)."""
+    return ndi.binary_erosion(mask, iterations=px)
+
+
+def _beyond(mask, px=2):
+    """Everything farther than ``px`` from the part."""
+    return ~ndi.binary_dilation(mask, iterations=px)
+
+
+def _centre(mask):
+    ys, xs = np.nonzero(mask)
+    k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
+    return float(xs[k]), float(ys[k])
+
+
+@pytest.fixture(scope="module")
+def person():
+    return _person()
+
+
+def test_no_clicks_is_exactly_the_parse(person):
+    image, parts = person
+    labels = _labels(parts)
+    labels[5, 5] = 3          # stray pixels must survive exactly
+    refiner = ClickRefiner(image, labels)
+    for ids in ({1}, {2}, {3}, {1, 2}, [2, 3], (1, 2, 3)):
+        np.testing.assert_array_equal(refiner.region(ids), np.isin(labels, list(ids)))
+    np.testing.assert_array_equal(refiner.region({1}, [], []), labels == 1)
+
+
+def test_positive_click_adds_the_missed_sleeve_and_no_background(person):
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "right_sleeve"))
+    refiner = ClickRefiner(image, labels)
+    out = refiner.region({1}, positive=[_centre(parts["left_sleeve"])])
+    base = labels == 1
+    assert np.all(out[base]), "a positive click must only add"
+    sleeve = parts["left_sleeve"]
+    assert out[_inner(sleeve)].all()
+    assert not (out & ~base)[_beyond(sleeve)].any()
+
+
+def test_negative_click_removes_the_whole_neck_not_a_disc(person):
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "left_sleeve", "right_sleeve", "neck"))
+    refiner = ClickRefiner(image, labels)
+    base = labels == 1
+    out = refiner.region({1}, negative=[_centre(parts["neck"])])
+    assert not np.any(out & ~base), "a negative click must only remove"
+    assert not out[_inner(parts["neck"])].any()
+    assert out[base & _beyond(parts["neck"])].all()
+
+
+def test_negative_click_removes_a_background_patch_inside_the_mask(person):
+    image, parts = person
+    patch = np.zeros_like(parts["torso"])
+    patch[40:70, 76:100] = True          # background between the right sleeve and the border
+    patch &= ~(parts["right_sleeve"] | parts["torso"])
+    labels = _labels(parts)
+    labels[patch] = 1
+    refiner = ClickRefiner(image, labels)
+    out = refiner.region({1}, negative=[_centre(patch)])
+    assert not out[_inner(patch)].any()
+    assert out[(labels == 1) & _beyond(patch)].all()
+
+
+def test_split_dress_is_fixed_by_one_positive_click():
+    image, parts = _person(dress=True)
+    dress = parts["torso"] | parts["left_sleeve"] | parts["right_sleeve"] | parts["trousers"]
+    labels = _labels(parts)                      # the parser split the dress into 1 and 2
+    refiner = ClickRefiner(image, labels)
+    lower = parts["trousers"]
+    # the user chose the upper garment and clicks the wrongly-labelled lower half
+    out = refiner.region({1}, positive=[_centre(lower)])
+    assert out[_inner(dress)].all() and not out[_beyond(dress)].any()
+    # choosing "full body" (absent from the parse): each click brings its whole part in
+    out3 = refiner.region({3}, positive=[_centre(lower)])
+    assert out3[_inner(lower)].all() and not out3[_beyond(lower)].any()
+    out3 = refiner.region({3}, positive=[_centre(lower), _centre(parts["torso"])])
+    assert out3[_inner(dress)].all() and not out3[_beyond(dress)].any()
+
+
+def test_positive_clicks_only_add_and_negative_only_remove(person):
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "right_sleeve", "neck"))
+    refiner = ClickRefiner(image, labels)
+    rng = np.random.default_rng(1)
+    height, width = labels.shape
+    for ids in ({1}, {2}, {1, 2}):
+        base = np.isin(labels, list(ids))
+        for _ in range(6):
+            clicks = [(rng.uniform(0, width), rng.uniform(0, height)) for _ in range(3)]
+            assert np.all(refiner.region(ids, positive=clicks)[base])
+            assert not np.any(refiner.region(ids, negative=clicks) & ~base)
+
+
+def test_conflicting_clicks(person):
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "right_sleeve", "neck"))
+    refiner = ClickRefiner(image, labels)
+    base = labels == 1
+    sleeve, neck = parts["left_sleeve"], parts["neck"]
+    # one positive and one negative click fix both errors, each in its own place
+    out = refiner.region({1}, positive=[_centre(sleeve)], negative=[_centre(neck)])
+    assert out[_inner(sleeve)].all() and not out[_inner(neck)].any()
+    assert out[base & _beyond(neck)].all()
+    # a negative click on the background beside the sleeve keeps that background out
+    x, y = _centre(sleeve)
+    out = refiner.region({1}, positive=[(x, y)], negative=[(x - 14, y)])
+    assert out[_inner(sleeve)].all()
+    assert not out[int(y), int(x) - 14]
+    # the same spot clicked both ways keeps its current state
+    np.testing.assert_array_equal(refiner.region({1}, positive=[(x, y)], negative=[(x, y)]),
+                                  base)
+
+
+def test_working_resolution_maps_back_to_full_size():
+    image, parts = _person(480, 360)
+    labels = _labels(parts, upper=("torso", "right_sleeve"))
+    refiner = ClickRefiner(image, labels, working_side=160)
+    np.testing.assert_array_equal(refiner.region({1}), labels == 1)
+    out = refiner.region({1}, positive=[_centre(parts["left_sleeve"])])
+    base = labels == 1
+    assert np.all(out[base]) and out.shape == base.shape and out.dtype == bool
+    assert out[_inner(parts["left_sleeve"], 4)].all()
+    assert not (out & ~base)[_beyond(parts["left_sleeve"], 4)].any()
+
+
+def test_probabilities_and_person_matte_are_accepted(person):
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "right_sleeve"))
+    probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    refiner = ClickRefiner(image, labels, probs, body)
+    np.testing.assert_array_equal(refiner.region({1}), labels == 1)
+    out = refiner.region({1}, positive=[_centre(parts["left_sleeve"])])
+    assert out[_inner(parts["left_sleeve"])].all()
+
+
+def test_bad_inputs_raise_clear_errors(person):
+    image, parts = person
+    labels = _labels(parts)
+    with pytest.raises(ValueError, match="uint8"):
+        ClickRefiner(image.astype(np.float32), labels)
+    with pytest.raises(ValueError, match="shape"):
+        ClickRefiner(image, labels[:-1])
+    with pytest.raises(ValueError, match="dtype uint8"):
+        ClickRefiner(image, labels.astype(np.int32))
+    bad = labels.copy()
+    bad[0, 0] = 7
+    with pytest.raises(ValueError, match="class ids 0-3"):
+        ClickRefiner(image, bad)
+    with pytest.raises(ValueError, match=r"\(4, H, W\)"):
+        ClickRefiner(image, labels, probabilities=np.zeros((3, *labels.shape), np.float32))
+    with pytest.raises(ValueError, match="person"):
+        ClickRefiner(image, labels, person=np.full(labels.shape, 2.0, np.float32))
+    refiner = ClickRefiner(image, labels)
+    height, width = labels.shape
+    with pytest.raises(ValueError, match=rf"x=130, y=5.*width {width} and height {height}"):
+        refiner.region({1}, positive=[(130, 5)])
+    with pytest.raises(ValueError, match="negative click"):
+        refiner.region({1}, negative=[(5, -1)])
+    with pytest.raises(ValueError, match=r"\(x, y\) pairs"):
+        refiner.region({1}, positive=[(1, 2, 3)])
+    with pytest.raises(ValueError, match="unknown class id 4"):
+        refiner.region({4})
+    with pytest.raises(ValueError, match="unknown class id 0"):
+        refiner.region([0, 1])
+    with pytest.raises(ValueError, match="empty"):
+        refiner.region([])
