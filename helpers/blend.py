@@ -361,7 +361,7 @@ def blend(
         The output I. An empty region returns a copy of the content with a warning.
     """
     alpha = blend_alpha(mask, method, saliency=saliency, matte=matte, softness=softness)
-    warn_if_empty(alpha)
+    warn_if_empty(alpha, mask=mask, method=method)
     return composite(content, stylized, alpha)
 
 
@@ -404,13 +404,34 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
     return out.copy() if out is content else out
 
 
-def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3) -> None:
-    """Warn that the content comes back unchanged when ``alpha`` is zero everywhere."""
-    if not alpha.any():
-        import warnings
+def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | None = None,
+                  method: str | None = None) -> None:
+    """Warn that the content comes back unchanged when ``alpha`` is zero everywhere.
 
+    Parameters
+    ----------
+    alpha : (H, W) float32
+        The blending weight.
+    stacklevel : int
+        Passed to :func:`warnings.warn`.
+    mask, method : optional
+        The garment region and the blend method: when the region is not empty but a
+        saliency method's weight ``M · mask`` is, the warning blames M, not the region.
+    """
+    if alpha.any():
+        return
+    import warnings
+
+    if mask is not None and method is not None and "saliency" in method and np.any(mask):
         warnings.warn(
-            "the chosen region is empty: the content is returned unchanged; "
-            "pick another garment or add a positive click inside it",
+            "the saliency map M is zero over the chosen garment, so the content is returned "
+            "unchanged (M covers the person, and this region lies outside it); use the "
+            "'feather' or 'matting' method, which do not depend on M",
             stacklevel=stacklevel,
         )
+        return
+    warnings.warn(
+        "the chosen region is empty: the content is returned unchanged; "
+        "pick another garment or add a positive click inside it",
+        stacklevel=stacklevel,
+    )

@@ -525,12 +525,14 @@ class Pipeline:
         (H, W, 3) uint8
         """
         start = time.perf_counter()
-        out = self._composite(stylized, self.alpha(mask, method, softness=softness))
+        out = self._composite(stylized, self.alpha(mask, method, softness=softness), mask,
+                              method)
         self.timings["blend"] = time.perf_counter() - start
         return out
 
-    def _composite(self, stylized: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        warn_if_empty(alpha, stacklevel=4)
+    def _composite(self, stylized: np.ndarray, alpha: np.ndarray, mask: np.ndarray,
+                   method: str) -> np.ndarray:
+        warn_if_empty(alpha, stacklevel=4, mask=mask, method=method)
         return composite(self.content, stylized, alpha)
 
     # ------------------------------------------------------------------ one call
@@ -571,7 +573,7 @@ class Pipeline:
         saliency = self.saliency_map()
         start = time.perf_counter()
         alpha = self.alpha(mask, method, softness=softness)
-        output = self._composite(stylized, alpha)
+        output = self._composite(stylized, alpha, mask, method)
         self.timings["blend"] = time.perf_counter() - start
         return PipelineResult(content=self.content, stylized=stylized, output=output, mask=mask,
                               saliency=saliency, alpha=alpha, labels=prediction.labels,

@@ -936,15 +936,21 @@ class StyleStudio:
     def _update_blend(self) -> None:
         start = time.perf_counter()
         self._sync_pipeline()
-        self.alpha = self.pipeline.alpha(self.mask, self.method_dropdown.value,
+        method = self.method_dropdown.value
+        self.alpha = self.pipeline.alpha(self.mask, method,
                                          softness=float(self.softness_slider.value))
         self.output = composite(self.content, self.stylized, self.alpha)
         self.preview.value = encode_jpeg(self.output, self.preview_max_side)
         self.preview_count += 1
         self.last_update_s = time.perf_counter() - start
         if not self.alpha.any():
-            self._note("the selected region is empty: the photo is shown unchanged; pick "
-                       "another garment or click on it")
+            if self.mask is not None and self.mask.any() and "saliency" in method:
+                self._note("the saliency map M is zero over the selected region (it lies "
+                           "outside the person): the photo is shown unchanged; choose the "
+                           "'feather' or 'matting' method")
+            else:
+                self._note("the selected region is empty: the photo is shown unchanged; "
+                           "pick another garment or click on it")
         self._update_caption()
 
     def _update_caption(self) -> None:

@@ -221,3 +221,19 @@ def test_composite_accepts_non_contiguous_views():
     out = composite(*views)
     np.testing.assert_array_equal(out, composite(*(np.ascontiguousarray(v) for v in views)))
     assert np.abs(out.astype(int) - _formula(*views)).max() <= 1
+
+
+def test_an_empty_weight_blames_the_region_or_the_saliency_map():
+    content = np.full((4, 5, 3), 10, np.uint8)
+    stylized = np.full((4, 5, 3), 200, np.uint8)
+    mask = np.zeros((4, 5), np.float32)
+    mask[1:3, 1:4] = 1.0
+    no_person = np.zeros((4, 5), np.float32)
+    with pytest.warns(UserWarning, match="the saliency map M is zero over the chosen "
+                                         "garment.*'feather' or 'matting'"):
+        out = blend(content, stylized, mask, "saliency", saliency=no_person)
+    np.testing.assert_array_equal(out, content)
+    with pytest.warns(UserWarning, match="the chosen region is empty"):
+        blend(content, stylized, np.zeros_like(mask), "saliency", saliency=no_person)
+    with pytest.warns(UserWarning, match="the chosen region is empty"):
+        blend(content, stylized, np.zeros_like(mask), "hard")

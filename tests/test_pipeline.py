@@ -310,3 +310,18 @@ def test_array_digest_tells_arrays_apart():
     b = a.copy()
     b[0, 0] = 1
     assert array_digest(a) != array_digest(b)
+
+
+def test_clicks_refine_a_pretrained_parse_too(content):
+    pipe = _fake_cloth()
+    pipe.set_content(content)
+    upper = pipe.region_mask("upper_body") > 0
+    height, width = content.shape[:2]
+    click = (width // 2, int(height * 0.75))  # on the part the parser called lower body
+    grown = pipe.region_mask("upper_body", positive=[click]) > 0
+    assert grown[click[1], click[0]] and not (upper & ~grown).any()
+    assert pipe.prediction("upper_body", positive=[click]).class_ids == (1,)
+    # The clicks go to the one refinement engine, whatever made the parse.
+    from helpers.segmentation.refine import ClickRefiner
+
+    assert isinstance(pipe.segmenter.refiner(), ClickRefiner)
