@@ -177,8 +177,7 @@ def summarise(rows: list[dict[str, Any]], max_clicks: int) -> dict[str, Any]:
     """Mean IoU at 0/1/3/5 clicks, NoC@85, the worst click and the timings of some rows."""
     if not rows:
         return {"pairs": 0}
-    at = {k: float(np.mean([r["iou"][min(k, len(r["iou"]) - 1)] for r in rows]))
-          for k in (0, 1, 3, 5) if k <= max_clicks}
+    at = {k: float(np.mean([r["iou"][k] for r in rows])) for k in _reported_clicks(max_clicks)}
     worst = min(rows, key=lambda r: r["worst_click"])
     clicks = [s for r in rows for s in r["click_s"]]
     return {
@@ -194,21 +193,27 @@ def summarise(rows: list[dict[str, Any]], max_clicks: int) -> dict[str, Any]:
     }
 
 
+def _reported_clicks(max_clicks: int) -> list[int]:
+    """The click counts the tables show: 0, 1, 3, 5 up to ``max_clicks``, and it."""
+    return sorted({k for k in (0, 1, 3, 5) if k <= max_clicks} | {max_clicks})
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as commit-ready markdown tables."""
     max_clicks = results["config"]["max_clicks"]
     lines = [f"# Garment parsing: `{results['backend']}` ({results['created']})", "",
              f"Fixtures: {results['config']['fixtures']} ({results['photos']} photos); "
              f"machine: {results['machine']}.", "",
-             "| photos | pairs | IoU@0 | IoU@1 | IoU@3 | IoU@5 | NoC@85 | worst click | "
+             "| photos | pairs | " + " | ".join(
+                 f"IoU@{k}" for k in _reported_clicks(max_clicks)) + " | NoC@85 | worst click | "
              "first mask (median / max) | click (median / max) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|" + "---|" * len(_reported_clicks(max_clicks)) + "---|---|---|---|"]
     for part in ("dev", "held_out", "all"):
         s = results["summary"][part]
         if not s.get("pairs"):
             continue
         iou_at = s["mean_iou"]
-        cells = [f"{iou_at[k]:.3f}" if k in iou_at else "–" for k in ("0", "1", "3", "5")]
+        cells = [f"{iou_at[str(k)]:.3f}" for k in _reported_clicks(max_clicks)]
         click = s["click_s"]
         lines.append(
             f"| {part} ({results['split'][part]}) | {s['pairs']} | " + " | ".join(cells)
@@ -222,15 +227,16 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", f"At 1 MP (the photos upscaled, {len(one['runs'])} photos): first mask "
                   f"median {one['first_mask_s']:.2f} s, one click median "
                   f"{one['click_s'] * 1e3:.0f} ms."]
-    lines += ["", f"Per photo and garment: IoU at 0, 1, 3 and {max_clicks} clicks, NoC@85", "",
-              "| photo | half | class | share | IoU@0 | IoU@1 | IoU@3 | "
-              f"IoU@{max_clicks} | NoC@85 |", "|---|---|---|---|---|---|---|---|---|"]
+    steps = _reported_clicks(max_clicks)
+    lines += ["", "Per photo and garment: IoU at " + ", ".join(map(str, steps))
+              + " clicks, NoC@85", "",
+              "| photo | half | class | share | " + " | ".join(f"IoU@{k}" for k in steps)
+              + " | NoC@85 |", "|---|---|---|---|" + "---|" * len(steps) + "---|"]
     for row in results["rows"]:
         ious = row["iou"]
-        picks = [ious[min(k, len(ious) - 1)] for k in (0, 1, 3, max_clicks)]
         lines.append(f"| {row['photo']} | {row['half']} | {row['class']} | "
                      f"{row['fraction'] * 100:.0f} % | "
-                     + " | ".join(f"{v:.3f}" for v in picks) + f" | {row['noc85']} |")
+                     + " | ".join(f"{ious[k]:.3f}" for k in steps) + f" | {row['noc85']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -305,8 +305,20 @@ class Pipeline:
         Parameters
         ----------
         image : (H, W, 3) uint8
+            Both sides at least :data:`helpers.images.MIN_SIDE` (16) pixels, as for files.
+
+        Raises
+        ------
+        ValueError
+            Not an RGB uint8 image, or smaller than the minimum size.
         """
+        from helpers.images import MIN_SIDE
+
         check_image(image, "content")
+        height, width = image.shape[:2]
+        if min(height, width) < MIN_SIDE:
+            raise ValueError(f"content: image is {width}x{height} px; both sides must be at "
+                             f"least {MIN_SIDE} px")
         key = array_digest(image)
         if key != self._content_key:
             self._content = image
@@ -369,9 +381,13 @@ class Pipeline:
         -------
         helpers.segmentation.Prediction
         """
+        from helpers.segmentation.base import check_clicks
+
+        shape = self.content.shape[:2]
+        positive = check_clicks(positive, shape, "positive")
+        negative = check_clicks(negative, shape, "negative")
         segmenter = self.segmenter
-        key = (self._content_key, _freeze(choice), tuple(map(tuple, positive)),
-               tuple(map(tuple, negative)))
+        key = (self._content_key, _freeze(choice), positive, negative)
         return self._masks.get(key, self._timed(
             "region", lambda: segmenter.predict(choice, positive, negative)))
 

@@ -130,10 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
              "(default 1024)")
     parser.add_argument(
         "--quick", action="store_true",
-        help=f"small and fast: --max-side {QUICK_MAX_SIDE} (what the tests use)")
+        help=f"small and fast: --max-side {QUICK_MAX_SIDE} (what the tests use); writes to "
+             f"{RESULTS_DIR / 'quick'} unless --output says otherwise, so the committed "
+             "figures stay as they are")
     parser.add_argument(
         "--output", metavar="DIR", default=None,
-        help=f"output directory (default {RESULTS_DIR}); created if missing")
+        help=f"output directory (default {RESULTS_DIR}, with --quick {RESULTS_DIR / 'quick'}); "
+             "created if missing")
     parser.add_argument(
         "--ui-check", action="store_true",
         help="also drive the quickstart's interactive studio in JupyterLab with headless "
@@ -432,9 +435,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    max_side = QUICK_MAX_SIDE if args.quick else (args.max_side or 1024)
+    max_side = QUICK_MAX_SIDE if args.quick else (
+        1024 if args.max_side is None else args.max_side)
     try:
-        if args.quick and args.max_side:
+        if args.quick and args.max_side is not None:
             raise UsageError("give either --quick or --max-side, not both")
         if max_side < 64:
             raise UsageError(f"--max-side must be at least 64 pixels, got {max_side}")
@@ -445,7 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         style = style_spec(args.style)
         photos = collect_photos(args.content) if args.content else []
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
-        output_dir = prepare_output_dir(args.output or RESULTS_DIR)
+        # --quick keeps its small pictures away from the committed figures in results/.
+        default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
+        output_dir = prepare_output_dir(args.output or default_output)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -174,16 +174,51 @@ def test_bad_working_side():
 
 
 # per-photo, per-class IoU bounds about 0.05 below what the parser reaches (0 clicks); the
-# lower garments of 007 (black shorts under an open navy jacket), 003 (beige trousers on
-# beige stone), 012 (denim shorts) and 022 (a one-colour suit) are known weak spots
+# lower garments of 003 (beige trousers on beige stone), 007 (black shorts under an open
+# navy jacket) and 022 (a one-colour suit in shadow) and the gowns of 004, 010 and 017 are
+# known weak spots
 FIXTURE_BOUNDS = {
-    ("001", 1): 0.89, ("001", 2): 0.92, ("002", 1): 0.85, ("002", 2): 0.82, ("003", 1): 0.88,
-    ("003", 2): 0.50, ("004", 3): 0.72, ("007", 1): 0.70, ("007", 2): 0.06, ("008", 1): 0.79,
-    ("008", 2): 0.80, ("009", 1): 0.90, ("009", 2): 0.72, ("010", 3): 0.66, ("012", 1): 0.63,
-    ("012", 2): 0.33, ("013", 1): 0.91, ("013", 2): 0.79, ("014", 1): 0.90, ("014", 2): 0.93,
-    ("015", 1): 0.80, ("015", 2): 0.78, ("016", 3): 0.87, ("017", 3): 0.59, ("022", 1): 0.82,
-    ("022", 2): 0.37, ("023", 1): 0.72, ("023", 2): 0.72,
+    ("001", 1): 0.89, ("001", 2): 0.92, ("002", 1): 0.86, ("002", 2): 0.82, ("003", 1): 0.88,
+    ("003", 2): 0.50, ("004", 3): 0.71, ("007", 1): 0.76, ("007", 2): 0.47, ("008", 1): 0.74,
+    ("008", 2): 0.79, ("009", 1): 0.89, ("009", 2): 0.68, ("010", 3): 0.66, ("012", 1): 0.68,
+    ("012", 2): 0.75, ("013", 1): 0.90, ("013", 2): 0.71, ("014", 1): 0.90, ("014", 2): 0.93,
+    ("015", 1): 0.88, ("015", 2): 0.89, ("016", 3): 0.87, ("017", 3): 0.59, ("022", 1): 0.84,
+    ("022", 2): 0.54, ("023", 1): 0.81, ("023", 2): 0.81,
 }
+
+# upper-body garment (class 1) against the hand-drawn polygons of tests/test_grabcut.py,
+# about 0.05 below what the parser reaches: the astronaut holds a helmet at her side and
+# stands before a flag, which must not join the suit
+PORTRAIT_BOUNDS = {"astronaut": 0.78, "grace_hopper": 0.92}
+
+
+@pytest.mark.parametrize("name", sorted(PORTRAIT_BOUNDS))
+def test_portrait_upper_garment_iou(name):
+    from helpers.images import sample_content
+    from tests.test_grabcut import reference_mask
+
+    img = sample_content(name)
+    reference = reference_mask(name, img.shape[:2])
+    upper = parse_person(img).labels == 1
+    iou = float((upper & reference).sum() / (upper | reference).sum())
+    assert iou > PORTRAIT_BOUNDS[name], f"{name}: IoU {iou:.3f}"
+
+
+@pytest.mark.parametrize(("name", "bound"), [("astronaut", 0.77), ("grace_hopper", 0.79)])
+def test_black_and_white_portraits_are_parsed(name, bound):
+    """A grey photo has no skin colour: the face is still found and the jacket parsed
+    (measured 0.82 and 0.84; the colour photos reach 0.83 and 0.97)."""
+    from helpers.images import sample_content
+    from tests.test_grabcut import reference_mask
+
+    colour = sample_content(name)
+    grey = np.repeat(colour.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    parse = parse_person(grey)
+    assert parse.person_found
+    reference = reference_mask(name, grey.shape[:2])
+    upper = parse.labels == 1
+    iou = float((upper & reference).sum() / (upper | reference).sum())
+    assert iou > bound, f"grey {name}: IoU {iou:.3f}"
 
 
 @pytest.mark.needs_shared

@@ -325,3 +325,14 @@ def test_clicks_refine_a_pretrained_parse_too(content):
     from helpers.segmentation.refine import ClickRefiner
 
     assert isinstance(pipe.segmenter.refiner(), ClickRefiner)
+
+
+def test_arrays_below_the_minimum_size_and_unwrapped_clicks_are_clear_errors(content):
+    pipe = _offline()
+    with pytest.raises(ValueError, match="content: image is 50x1 px; both sides must be at "
+                                         "least 16 px"):
+        pipe.set_content(np.zeros((1, 50, 3), np.uint8))
+    pipe.set_content(content)
+    with pytest.raises(ValueError, match=r"positive clicks must be a list of \(x, y\) pairs, "
+                                         r"got one pair \(20, 30\): write \[\(20, 30\)\]"):
+        pipe.region_mask("upper_body", positive=(20, 30))

@@ -108,6 +108,8 @@ def test_unwritable_output_directory_is_a_clear_error_before_any_work(
     (["--no-notebooks", "--content", ".", "--style", "/no/such/style.png"],
      "neither a sample"),
     (["--quick", "--max-side", "512", "--no-notebooks", "--content", "."], "not both"),
+    # 0 once fell through "or 1024" and ran silently at 1024
+    (["--max-side", "0", "--no-notebooks", "--content", "."], "must be at least 64 pixels, got 0"),
 ])
 def test_usage_errors_exit_2_with_a_message(argv, message, tmp_path, capsys):
     status = main([*argv, "--output", str(tmp_path / "out")])

@@ -77,6 +77,10 @@ def check_clicks(clicks: Sequence[Click], shape_hw: Sequence[int], name: str,
     """Validate clicks ``(x, y)`` in full-size pixels; ValueError naming the bad one."""
     if isinstance(clicks, np.ndarray):
         clicks = clicks.tolist()
+    if (isinstance(clicks, (tuple, list)) and len(clicks) == 2
+            and all(isinstance(v, (int, float, np.integer, np.floating)) for v in clicks)):
+        raise ValueError(f"{name} clicks must be a list of (x, y) pairs, got one pair "
+                         f"{tuple(clicks)!r}: write [{tuple(clicks)!r}]")
     checked = []
     for xy in clicks:
         try:

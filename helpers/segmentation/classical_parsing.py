@@ -21,7 +21,10 @@ wheels, in four steps, all at a small working resolution:
    cloth below it (the hem of a top or jacket, not a belt and not the hem of shorts).
    Legs that GrabCut dropped (trousers as pale as the floor) are recovered by a third cut
    inside two leg tubes below the crotch: lower-garment colours against the colours beside
-   the tubes.
+   the tubes. Down the midline the split follows the strongest change of colours (a shirt
+   over shorts inside an open jacket); a lower garment ends where the legs show bare
+   skin (nothing below the hem of shorts is one: boots, shadows); hair colours explain
+   pixels near the head only.
 4. **One piece or two.** A full-body garment is chosen only when the chest and thigh
    fabrics match (median colour and Hellinger distance of the colour histograms), the
    colour histogram down the body's midline changes nowhere between chest and knee (no
@@ -66,6 +69,8 @@ _WAIST = 3.0               # natural waist
 _CROTCH = 4.0              # crotch / hip joint
 _THIGH = (3.8, 5.0)        # hips to mid-thigh: the lower-garment colour model
 _KNEE = 5.6
+_GEO_FAR = 0.045
+_MID_STEP = 0.45           # Hellinger change of colours that marks a garment boundary           # geodesic distance, in heads, beyond which a prop is detached
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,13 @@ def _face_cascade():
     return Cascade(skdata.lbp_frontal_face_cascade_filename())
 
 
+def _is_achromatic(rgb: np.ndarray) -> bool:
+    """True for a grey (black-and-white) photo: no pixel has more than a trace of chroma."""
+    ycc = cv2.cvtColor(rgb[::4, ::4], cv2.COLOR_RGB2YCrCb).astype(np.int16)
+    chroma = np.abs(ycc[..., 1] - 128) + np.abs(ycc[..., 2] - 128)
+    return bool(np.percentile(chroma, 99) <= 4)
+
+
 def _detect_face(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     """The most plausible face ``(x, y, w, h)`` in ``rgb`` coordinates, or None.
 
@@ -195,6 +207,8 @@ def _detect_face(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     below, closeness to the horizontal centre, and how many overlapping hits support it.
     """
     h0, w0 = rgb.shape[:2]
+    # a black-and-white photo has no skin colour to test: the cue then says nothing
+    colourless = _is_achromatic(rgb)
     # a face with room for a body below lies in the upper part of the frame: search there only
     crop = rgb[: max(8, int(np.ceil(0.62 * h0)))]
     boxes, cues = [], []
@@ -222,7 +236,8 @@ def _detect_face(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
             return (integral[y1, x1] - integral[y0, x1] - integral[y1, x0]
                     + integral[y0, x0]) / area
 
-        cues.append(box_mean(i_skin, 0.25, 0.75, 0.25, 0.75))   # cheeks and nose are skin
+        cheeks = box_mean(i_skin, 0.25, 0.75, 0.25, 0.75)       # cheeks and nose are skin
+        cues.append(np.ones_like(cheeks) if colourless else cheeks)
         boxes.append(b / s)
     if not boxes:
         return None
@@ -346,6 +361,7 @@ def _segment_person(img: np.ndarray, body: _Body) -> np.ndarray:
         return prior > 0.5
     mask = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
     mask = _keep_components(mask, sure)
+    mask = _drop_detached(img, mask, sure, prior > 0.45, body.head)
     # fill small holes only: the gap between the legs is a hole when the feet touch
     holes = ndi.binary_fill_holes(mask) & ~mask
     lab, n = ndi.label(holes)
@@ -353,6 +369,45 @@ def _segment_person(img: np.ndarray, body: _Body) -> np.ndarray:
         sizes = np.bincount(lab.ravel())
         mask = mask | (np.isin(lab, np.nonzero(sizes < 0.3 * body.head ** 2)[0]) & holes)
     return mask
+
+
+def _drop_detached(img: np.ndarray, mask: np.ndarray, seed: np.ndarray, core: np.ndarray,
+                   head: float) -> np.ndarray:
+    """Drop the parts of a person mask that lie beside the figure behind strong edges.
+
+    GrabCut keeps props that share the person's colours (a helmet held at the hip, a flag
+    or a table behind the shoulder). The geodesic distance from the sure-foreground seeds,
+    with a cost that grows with the squared colour gradient (the geodesic segmentation of
+    Bai & Sapiro 2009; Dijkstra through scikit-image's ``MCP_Geometric``), stays low over
+    the connected body and jumps across the contour of a prop; the regions beyond such a
+    jump that lie mostly outside the body figure in head units are removed.
+    """
+    from skimage.graph import MCP_Geometric
+
+    if not seed.any() or not mask.any():
+        return mask
+    lab = cv2.GaussianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32), (0, 0), 1.0)
+    grad = np.sqrt((cv2.Sobel(lab, cv2.CV_32F, 1, 0) ** 2
+                    + cv2.Sobel(lab, cv2.CV_32F, 0, 1) ** 2).sum(2))
+    g0 = max(float(np.percentile(grad[mask], 90)), _EPS)
+    cost = np.where(mask, 0.01 + (grad / g0) ** 2, np.inf)
+    dist, _ = MCP_Geometric(cost).find_costs(np.argwhere(seed & mask))
+    far = mask & (dist > _GEO_FAR * head)
+    lab_far, n = ndi.label(far)
+    if n == 0:
+        return mask
+    index = np.arange(1, n + 1)
+    inside = ndi.mean(core, lab_far, index)
+    # a limb or a skirt overlaps the figure broadly; a prop only at its edge
+    overlap = ndi.sum(core, lab_far, index) / head ** 2
+    # ... and whose colours the connected body does not wear (a sleeve does)
+    idx = _colour_index(cv2.cvtColor(img, cv2.COLOR_RGB2LAB), 8)
+    hist = np.bincount((lab_far * 512 + idx)[mask].ravel(), minlength=(n + 1) * 512)
+    hist = ndi.gaussian_filter(hist.reshape(n + 1, 8, 8, 8).astype(np.float64),
+                               (0, 0.7, 0.7, 0.7)).reshape(n + 1, 512)
+    alien = _hellinger(hist[0], hist[1:]) > 0.45      # row 0: the body near the seeds
+    drop = np.isin(lab_far, index[(inside < 0.5) & (overlap < 0.6) & alien])
+    return _keep_components(mask & ~drop, seed)
 
 
 # ----------------------------------------------------------------------------- garments
@@ -455,8 +510,14 @@ def _parse(img: np.ndarray, body: _Body) -> tuple[np.ndarray, np.ndarray, dict]:
             return np.full((h, w), 1e-5)
         return _histogram_density(idx, zone.astype(np.float64))
 
-    like_up, like_lo, like_ot = model(chest), model(thigh), model(other)
-    like_ot = np.maximum(like_ot, skin * like_ot.max())
+    like_up, like_lo = model(chest), model(thigh)
+    # hair is worn on the head and the shoulders, shoes on the feet: their colours explain
+    # pixels near there only (a black dress is not hair), skin colours anywhere
+    body_other = other & ~head_zone
+    like_hd = model(head_zone)
+    like_ot = (0.5 * like_hd * _sigmoid((2.5 * k - u) / 0.3)
+               + (0.5 * model(body_other) if body_other.sum() >= 20 else 0.0))
+    like_ot = np.maximum(like_ot, skin * like_hd.max())
 
     # where does the upper garment end? strongest horizontal boundary inside the garment
     # between the natural waist and just below the crotch (belt, hem of a top or jacket)
@@ -484,6 +545,20 @@ def _parse(img: np.ndarray, body: _Body) -> tuple[np.ndarray, np.ndarray, dict]:
         split_row, edge_ratio = body.row(3.5 * k), 1.0
     split_u = (split_row - body.top) / body.head
 
+    # an open jacket or a long top hides the waistband at the sides only: down the midline
+    # the garments meet where the colour histogram changes most (shirt over shorts), which
+    # can lie above the hem found across the body
+    mid = person & (skin < 0.5) & (np.abs(xx - body.cx) < 0.45 * body.head)
+    msteps = _histogram_steps(lab, mid, max(2, int(0.6 * body.head)))
+    mok = (msteps.mass > 0.2 * body.head) & (u[:, 0] > (_WAIST - 0.4) * k) \
+        & (u[:, 0] < split_u)
+    if mok.any() and msteps.dist[mok].max() > _MID_STEP:
+        mid_u = float(u[np.argmax(np.where(mok, msteps.dist, -1)), 0])
+        near_mid = _sigmoid((0.35 * body.head - np.abs(xx - body.cx)) / (0.08 * body.head))
+        split_u = split_u + near_mid * (mid_u - split_u)
+        diag_mid = mid_u
+    else:
+        diag_mid = None
     pr_up = _sigmoid((u - 1.0 * k) / 0.12) * _sigmoid((split_u - u) / 0.2)
     pr_lo = _sigmoid((u - split_u) / 0.2) * _sigmoid((stature - 0.3 - u) / 0.15)
     pr_ot = 0.2 + _sigmoid((1.0 * k - u) / 0.1) + (_sigmoid((u - stature + 0.4) / 0.1)
@@ -507,7 +582,8 @@ def _parse(img: np.ndarray, body: _Body) -> tuple[np.ndarray, np.ndarray, dict]:
     garment, upper = cut_garments(person)
 
     # ---- one piece or two?
-    diag: dict = {"edge_ratio": edge_ratio, "split_u": split_u, "stature": stature}
+    diag: dict = {"edge_ratio": edge_ratio, "split_u": split_row, "mid_u": diag_mid,
+                  "stature": stature}
     full = False
     if chest.sum() >= 20 and thigh.sum() >= 20:
         to_lab = np.array([100 / 255, 1, 1])
@@ -548,7 +624,15 @@ def _parse(img: np.ndarray, body: _Body) -> tuple[np.ndarray, np.ndarray, dict]:
     # tubes below the crotch, the lower-garment colours against those of the surroundings
     hips = band(_CROTCH - 0.4, _CROTCH + 0.4)
     leg_cx = centre_of(hips)
-    legs_rows = (u > (_CROTCH - 0.2) * k) & (u < stature - 0.25)
+    # a lower garment is one tube from the waist down: below the first rows where the
+    # legs show bare skin (the hem of shorts or a skirt) there is none (boots, shadows)
+    in_legs = person & (np.abs(xx - leg_cx) < 0.7 * body.head) & (u > (_CROTCH - 0.2) * k)
+    n_legs = in_legs.sum(1).astype(np.float64)
+    bare = ndi.uniform_filter1d((in_legs & (skin > 0.5)).sum(1) / np.maximum(n_legs, 1),
+                                max(3, int(0.3 * body.head)))
+    bare_rows = np.nonzero((bare > 0.5) & (n_legs > 0.3 * body.head))[0]
+    leg_end = float(bare_rows[0]) if bare_rows.size else np.inf
+    legs_rows = (u > (_CROTCH - 0.2) * k) & (u < stature - 0.25) & (yy < leg_end)
     half = (0.8 + 0.3 * np.clip((u - _CROTCH * k) / 3.0, 0, 1)) * body.head
     tube = _sigmoid((half - np.abs(xx - leg_cx)) / (0.12 * body.head)) * legs_rows
     if not full and not_skin[hips].sum() >= 20 and tube.any():
@@ -560,7 +644,7 @@ def _parse(img: np.ndarray, body: _Body) -> tuple[np.ndarray, np.ndarray, dict]:
                         np.where(person, big_cost, -np.log(1 - p_leg)), 3 * wr, 3 * wd)
         person = _keep_components(grow | person, person)
         garment, upper = cut_garments(person)
-    lower = garment & ~upper
+    lower = garment & ~upper & (yy < leg_end + 0.2 * body.head)
 
     labels = np.zeros((h, w), np.uint8)
     if full:
