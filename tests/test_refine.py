@@ -120,7 +120,7 @@ def test_negative_click_removes_a_background_patch_inside_the_mask(person):
     assert out[(labels == 1) & _beyond(patch)].all()
 
 
-def test_split_dress_is_fixed_by_one_positive_click():
+def test_split_dress_is_fixed_by_positive_clicks():
     image, parts = _person(dress=True)
     dress = parts["torso"] | parts["left_sleeve"] | parts["right_sleeve"] | parts["trousers"]
     labels = _labels(parts)                      # the parser split the dress into 1 and 2
@@ -129,11 +129,69 @@ def test_split_dress_is_fixed_by_one_positive_click():
     # the user chose the upper garment and clicks the wrongly-labelled lower half
     out = refiner.region({1}, positive=[_centre(lower)])
     assert out[_inner(dress)].all() and not out[_beyond(dress)].any()
-    # choosing "full body" (absent from the parse): each click brings its whole part in
+    # choosing "full body" (absent from the parse): a click builds the garment from its part
     out3 = refiner.region({3}, positive=[_centre(lower)])
     assert out3[_inner(lower)].all() and not out3[_beyond(lower)].any()
-    out3 = refiner.region({3}, positive=[_centre(lower), _centre(parts["torso"])])
-    assert out3[_inner(dress)].all() and not out3[_beyond(dress)].any()
+    # a second click adds the part around it, never anything off the dress
+    x, y = _centre(parts["torso"])
+    out3 = refiner.region({3}, positive=[_centre(lower), (x, y)])
+    assert out3[_inner(lower)].all() and out3[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4].mean() > 0.9
+    assert not out3[_beyond(dress)].any()
+
+
+def test_click_on_the_jacket_hem_labelled_lower_body_takes_the_hem_not_the_trousers():
+    # the 015 failure: a jacket and trousers of different colours, the jacket's hem
+    # wrongly labelled lower body; a positive click there must not pull the trousers in
+    image, parts = _person()
+    yy, xx = np.mgrid[0:160, 0:120]
+    hem = parts["torso"] & (yy >= 72)
+    labels = _labels(parts)
+    labels[hem] = 2
+    out = ClickRefiner(image, labels).region({1}, positive=[_centre(hem)])
+    assert np.all(out[labels == 1])
+    assert out[_inner(hem)].mean() > 0.95
+    assert out[parts["trousers"]].mean() < 0.01
+    # a patterned jacket holding the trousers' colour (which made the whole lower body come)
+    jacket = parts["torso"] | parts["left_sleeve"] | parts["right_sleeve"]
+    checks = jacket & ((yy // 4 + xx // 4) % 2 == 0)
+    image[checks] = image[parts["trousers"]][:checks.sum()]
+    x, y = _centre(hem)
+    out = ClickRefiner(image, labels).region({1}, positive=[(x, y)])
+    assert out[int(y), int(x)] and np.all(out[labels == 1])
+    assert out[parts["trousers"]].mean() < 0.01
+
+
+def test_positive_click_in_a_big_miss_brings_it_in_bounded_by_the_person():
+    # a trouser leg the parse called background, the trousers' colour close to the
+    # background's: the person matte bounds the growth, the click's part comes whole
+    image, parts = _person()
+    yy, xx = np.mgrid[0:160, 0:120]
+    leg = parts["trousers"] & (xx < 60)
+    image[parts["trousers"]] = np.clip(image[parts["trousers"]].astype(int) - 25, 0, 255)
+    labels = _labels(parts)
+    labels[leg] = 0
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    refiner = ClickRefiner(image, labels, person=body)
+    out = refiner.region({2}, positive=[_centre(leg)])
+    assert np.all(out[labels == 2])
+    assert out[_inner(leg)].mean() > 0.9
+    assert not out[_beyond(parts["trousers"], 3)].any()
+
+
+def test_negative_click_removes_a_big_false_positive_with_the_person_matte(person):
+    # the parse put a skin-coloured forearm into the shirt; one click removes all of it
+    image, parts = person
+    labels = _labels(parts, upper=("torso", "left_sleeve", "right_sleeve", "left_arm"))
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    refiner = ClickRefiner(image, labels, person=body)
+    out = refiner.region({1}, negative=[_centre(parts["left_arm"])])
+    assert not np.any(out & ~(labels == 1))
+    assert not out[_inner(parts["left_arm"])].any()
+    assert out[(labels == 1) & _beyond(parts["left_arm"])].mean() > 0.99
 
 
 def test_positive_clicks_only_add_and_negative_only_remove(person):

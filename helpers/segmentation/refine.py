@@ -11,18 +11,24 @@ superpixels (OpenCV contrib), split along the initial label map so that every su
 carries one initial label. Each superpixel keeps its area, mean CIE-Lab colour, a sparse
 Lab colour histogram and the contrast-sensitive weight of its boundary with each neighbour.
 
-* A **positive** click at a missed pixel runs one binary graph cut (PyMaxflow) over the
-  superpixels: the current mask is fixed inside, negative clicks fixed outside, and every
-  other superpixel pays the log-likelihood ratio of its pixels under two colour models,
-  "like the clicked part and the chosen garment" against "like the rest of the picture
-  outside the mask", plus a constant bias towards staying as it is. Of the superpixels
-  the cut adds, only the connected part that holds the click is kept, so the click adds
-  the part it lands on (a cut-off sleeve, the mislabelled half of a dress) and nothing far
-  away. The colour models are refitted once on the result (GrabCut-style) and the cut rerun.
+* A **positive** click at a missed pixel runs a binary graph cut (Boykov & Kolmogorov 2004,
+  PyMaxflow) over the superpixels that carry the clicked superpixel's initial label: the
+  current mask is fixed inside, negative clicks fixed outside, and every other superpixel
+  pays the log-likelihood ratio of its pixels under two colour models, "like the clicked
+  part and the chosen garment" against "the other side", plus a bias towards staying as
+  it is; only the added part connected to the click is kept, and the colour models are
+  refitted once on the result (GrabCut-style, Rother et al. 2004). The other side is, on
+  the background label, the background unlike or far from the click, with everything off
+  the person matte (which also pays a penalty per pixel): a click inside a big miss takes
+  most of it; without a matte, or when that would add more than the garment again, the
+  background around the click. On another garment's label it is the rest of that label,
+  so a click takes only the part that belongs with the chosen garment (a jacket hem the
+  parse gave to the trousers), never the whole other garment.
 * A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
   the part connected to the click that looks more like the clicked part (and the picture
-  outside the mask) than like the rest of the garment is removed as a whole (neck skin, a
-  bag, a patch of background), not a disc.
+  outside the mask) than like the rest of the garment (with a person matte: its part
+  unlike or far from the click, unless that would remove most of it) is removed as a
+  whole (neck skin, a bag, a leg, a patch of background), not a disc.
 
 Positive clicks are fixed inside for the negative cuts and negative clicks fixed outside
 for the positive cuts; a superpixel claimed by both a positive and a negative cut goes to
@@ -70,6 +76,7 @@ _PRIOR_PIXELS = 2000.0      # pseudo-count of the picture's colours in 'other' m
 _MIN_MODEL_PIXELS = 200   # working pixels needed to trust the mask's colour model
 _RELABEL_DELTA_E = 20.0      # Lab distance at which a part counts as unlike the click
 _LOCAL_RADIUS = 0.15        # image diagonals: scale of the local colour model around a click
+_MAX_SHARE = 0.25           # share of the garment a negative click may remove on its own model
 
 
 def _smooth_density(hist: np.ndarray) -> np.ndarray:
@@ -206,6 +213,9 @@ class ClickRefiner:
             pm = cv2.resize(person, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else person
             pm = pm.astype(np.float64)
             prior = pm if prior is None else np.minimum(prior, pm)
+        self._person = None
+        if person is not None:
+            self._person = np.bincount(flat, pm.ravel(), n) / area
         if prior is None:
             self._off_person = np.zeros(n)
         else:
@@ -309,74 +319,144 @@ class ClickRefiner:
         out[idx[comp == comp[np.searchsorted(idx, node)]]] = True
         return out
 
+    def _seed_part(self, node: int, domain: np.ndarray) -> np.ndarray:
+        """The clicked superpixel and its neighbours of like colour inside ``domain``."""
+        seed = np.zeros(self._n, bool)
+        seed[node] = True
+        nb = self._adj.indices[self._adj.indptr[node]:self._adj.indptr[node + 1]]
+        colour = np.linalg.norm(self._mean[nb] - self._mean[node], axis=1)
+        seed[nb[domain[nb] & (colour < _SEED_DELTA_E)]] = True
+        return seed
+
+    def _likeness(self, node: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per superpixel, in [0, 1]: likeness in colour to ``node`` and nearness to it."""
+        colour = np.linalg.norm(self._mean - self._mean[node], axis=1)
+        space = np.linalg.norm(self._centre - self._centre[node], axis=1)
+        return (np.exp(-0.5 * (colour / _RELABEL_DELTA_E) ** 2),
+                np.exp(-0.5 * (space / (_LOCAL_RADIUS * self._diag)) ** 2))
+
+    def _elsewhere(self, node: int) -> np.ndarray:
+        """Per superpixel, in [0, 1]: how little it can belong with a click at ``node``.
+
+        High for superpixels unlike the click in colour or far from it: the "other side"
+        a click's part is weighed against, without the part itself (a big miss near the
+        click would otherwise sit in both models and never be taken).
+        """
+        like, near = self._likeness(node)
+        return 1.0 - like * near
+
     def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray) -> np.ndarray:
         """Superpixels a positive click at ``node`` adds to ``mask``.
 
         The candidates are the superpixels outside the mask that carry the clicked
-        superpixel's initial label (the click corrects that label, nothing else). A
-        candidate must look like the clicked part and, where the mask is big enough to
-        have a colour model, like the chosen garment too, rather than like the "other
-        side": the candidates near the click (for the background) or the candidates
-        unlike the click (for another garment's part, which may be wrong as a whole).
+        superpixel's initial label (the click corrects that label, nothing else); a
+        GrabCut-style graph cut (Rother et al. 2004, PyMaxflow) keeps those that look like
+        the clicked part and the chosen garment rather than like the "other side":
+
+        * on the background label, the background that is unlike or far from the click
+          and, with a person matte, everything off the person (which also pays a penalty
+          per pixel); without a matte, or when that would add more than the garment
+          again, the background around the click;
+        * on another garment's label, the rest of that label: only the part of it that
+          belongs with the chosen garment comes (a jacket hem the parse gave to the
+          trousers); a garment built from nothing (or from a click unlike it) is weighed
+          against the rest unlike or far from the click (half of a split dress).
         """
-        domain = ~mask & (self._sp_label == self._sp_label[node])
-        seed = np.zeros(self._n, bool)
-        seed[node] = True
+        label = self._sp_label[node]
+        domain = ~mask & (self._sp_label == label)
         area = self._area
         mask_hist = self._histogram(mask)
         has_model = mask_hist.sum() >= _MIN_MODEL_PIXELS
-        other = np.exp(-0.5 * (np.linalg.norm(self._centre - self._centre[node], axis=1)
-                               / (_LOCAL_RADIUS * self._diag)) ** 2)
-        colour = np.linalg.norm(self._mean - self._mean[node], axis=1)
-        bias = _BIAS
-        relabel = self._sp_label[node] != 0
-        if relabel and has_model:
-            # only a click that looks typical of the chosen garment may take over the
-            # whole of another garment's part (a dress the parse split in two); otherwise
-            # that garment, as labelled, is the other side
-            typical = self._log_ratio(_smooth_density(mask_hist),
-                                      _smooth_density(self._prior_hist))[node] / area[node]
-            if typical <= 0:       # nothing like the mask: start the garment from the click
-                has_model = False
-            relabel = typical <= 0 or typical > _TYPICAL
-        if relabel:
-            bias = _RELABEL_BIAS
-            other = other * (1.0 - np.exp(-0.5 * (colour / _RELABEL_DELTA_E) ** 2))
-        nb = self._adj.indices[self._adj.indptr[node]:self._adj.indptr[node + 1]]
-        added = seed.copy()
-        added[nb[domain[nb] & (colour[nb] < _SEED_DELTA_E)]] = True   # first colour model only
+        prior = _smooth_density(self._prior_hist)
+        if has_model and label != 0:
+            # a click on another garment unlike the chosen one starts a part of its own
+            typical = self._log_ratio(_smooth_density(mask_hist), prior)[node] / area[node]
+            has_model = typical > 0
+        seed_part = self._seed_part(node, domain)
+        model = mask_hist if has_model else None
+        if label != 0:
+            # another garment's label: weighed against the rest of that label, so only the
+            # part that belongs with the chosen garment comes (a jacket hem the parse gave
+            # to the trousers); a garment built from nothing (or from a click unlike it)
+            # against the rest unlike or far from the click only (half of a split dress)
+            weight = domain if model is not None else domain * self._elsewhere(node)
+            return self._grow_cut(node, seed_part, mask, domain, keep_out,
+                                  weight.astype(np.float64), model)
+        near = domain * self._likeness(node)[1]
+        if self._person is None:
+            # no matte to bound the growth: the background around the click is the other side
+            return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
+        weight = domain * np.maximum(self._elsewhere(node), 1.0 - self._person)
+        added = self._grow_cut(node, seed_part, mask, domain, keep_out, weight, model)
+        if area[added].sum() > area[mask].sum():
+            # more than the garment again: too much to trust the click's part alone
+            added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
+        return added
+
+    def _grow_cut(self, node: int, added: np.ndarray, mask: np.ndarray, domain: np.ndarray,
+                  keep_out: np.ndarray, weight: np.ndarray,
+                  mask_hist: np.ndarray | None) -> np.ndarray:
+        """GrabCut-style iterated graph cut (Rother et al. 2004; PyMaxflow) of one growth.
+
+        ``added`` starts the click's colour model, ``weight`` weighs the pixels of the
+        other side's model, ``mask_hist`` (or None) is the chosen garment's colours.
+        """
+        area = self._area
+        penalty = _BIAS + self._off_person
         for _ in range(_ITERATIONS):
-            bg = _smooth_density(self._histogram((domain & ~added) * other) + self._prior_hist)
+            bg = _smooth_density(self._histogram(weight * ~added) + self._prior_hist)
             lr = self._log_ratio(_smooth_density(self._histogram(added)), bg)
-            if has_model:
-                lr_mask = self._log_ratio(_smooth_density(mask_hist), bg)
-                lr = np.minimum(lr, lr_mask)
-            gain = lr - area * (bias + self._off_person)
+            if mask_hist is not None:
+                lr = np.minimum(lr, self._log_ratio(_smooth_density(mask_hist), bg))
+            gain = lr - area * penalty
+            seed = added & domain
+            seed[node] = True
             inside = self._cut(gain, mask | seed, (keep_out | ~domain) & ~mask & ~seed)
-            added = self._component(inside & domain, node) | seed
+            added = self._component(inside & domain, node)
+            added[node] = True
         return added
 
     def _shrink(self, node: int, mask: np.ndarray, keep_in: np.ndarray) -> np.ndarray:
         """Superpixels a negative click at ``node`` removes from ``mask``.
 
         The candidates are the mask's superpixels that carry the clicked superpixel's
-        initial label.
+        initial label; the mirrored cut removes those that look like the clicked part
+        rather than like the rest of the garment (its part unlike or far from the click).
+        With a person matte, the mask's superpixels off the person go more readily.
         """
         domain = mask & (self._sp_label == self._sp_label[node])
-        seed = np.zeros(self._n, bool)
-        seed[node] = True
-        removed = seed.copy()
+        area = self._area
+        seed_part = self._seed_part(node, domain)
+        whole = mask.astype(np.float64)
+        removed = self._shrink_cut(node, seed_part, mask, domain, keep_in,
+                                   whole if self._person is None else mask * self._elsewhere(node))
+        if area[removed].sum() > _MAX_SHARE * area[domain].sum():
+            # most of the garment: the click's part is no minority, weigh it against it all
+            removed = self._shrink_cut(node, seed_part, mask, domain, keep_in, whole)
+        if area[removed].sum() > _MAX_SHARE * area[domain].sum():
+            # the click's colours are the garment's own (a black bag on black shorts): only
+            # the clicked part itself is sure to be wrong
+            removed = seed_part
+        return removed
+
+    def _shrink_cut(self, node: int, removed: np.ndarray, mask: np.ndarray,
+                    domain: np.ndarray, keep_in: np.ndarray,
+                    keep_weight: np.ndarray) -> np.ndarray:
+        """The mirrored iterated graph cut of one removal; ``keep_weight`` weighs the
+        pixels of the garment's model."""
         area = self._area
         outside_hist = self._histogram(~mask)
-        mask_hist = self._histogram(mask)
         for _ in range(_ITERATIONS):
             part = self._histogram(removed)
             drop = _DROP_WEIGHT * _smooth_density(part) + (1 - _DROP_WEIGHT) * _smooth_density(
                 outside_hist)
-            keep = _smooth_density(mask_hist - part)
-            gain = self._log_ratio(keep, drop) + area * _BIAS
+            keep = _smooth_density(self._histogram(keep_weight * ~removed) + self._prior_hist)
+            gain = self._log_ratio(keep, drop) + area * (_BIAS - self._off_person)
+            seed = removed.copy()
+            seed[node] = True
             inside = self._cut(gain, (keep_in | ~domain) & mask & ~seed, ~mask | seed)
-            removed = self._component(~inside & domain, node) | seed
+            removed = self._component(~inside & domain, node)
+            removed[node] = True
         return removed
 
     # ------------------------------------------------------------------ public API
