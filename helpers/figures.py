@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -358,7 +359,9 @@ def closer_look_for(result, pipeline, *, before: str = "hard", after: str = "sal
     windows = zoom_windows(first, second, result.mask, count=count)
     return closer_look_figure(
         first, second, windows, labels=(f"before: {before} blend", f"after: {after} blend"),
-        title=f"A closer look at the garment boundary\n{backend_caption(result.backends)}",
+        # two narrow columns: wrap the back-ends so the title stays inside the figure
+        title="A closer look at the garment boundary\n"
+              + textwrap.fill(backend_caption(result.backends), 60),
     )
 
 
