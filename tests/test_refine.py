@@ -284,3 +284,38 @@ def test_bad_inputs_raise_clear_errors(person):
         refiner.region([0, 1])
     with pytest.raises(ValueError, match="empty"):
         refiner.region([])
+
+
+def test_positive_click_never_adds_what_looks_like_skin():
+    # a skin-coloured shirt collar the parse missed, beside the neck and face: a click on
+    # the collar takes the collar, not the face (the skin model comes from the parse's
+    # background on the person: the forearms)
+    image, parts = _person()
+    yy, xx = np.mgrid[0:160, 0:120]
+    collar = parts["torso"] & (yy < 52) & (np.abs(xx - 60) < 8)
+    image[collar] = np.clip(np.array(SKIN) + [8, 4, 4], 0, 255)
+    labels = _labels(parts)
+    labels[collar] = 0
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
+    out = ClickRefiner(image, labels, probs, body).region({1}, positive=[_centre(collar)])
+    assert np.all(out[labels == 1])
+    assert out[_inner(parts["head"], 3)].mean() < 0.05
+    assert out[_inner(parts["neck"], 2)].mean() < 0.5
+
+
+def test_positive_click_on_a_thin_strip_takes_the_strip_not_its_mixed_superpixel():
+    # a 3-pixel strip of the shirt the parse gave to the background, between the shirt and
+    # the background: the clicked superpixel straddles both, the click takes the strip only
+    image, parts = _person()
+    yy, xx = np.mgrid[0:160, 0:120]
+    strip = parts["torso"] & (xx >= 79) & (yy >= 72)
+    labels = _labels(parts)
+    labels[strip] = 0
+    out = ClickRefiner(image, labels).region({1}, positive=[_centre(strip)])
+    assert np.all(out[labels == 1])
+    beside = ~ndi.binary_dilation(parts["torso"] | (labels == 1), iterations=2)
+    assert not out[beside].any()
+    assert out[strip].mean() > 0.5

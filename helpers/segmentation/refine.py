@@ -30,6 +30,13 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   unlike or far from the click, unless that would remove most of it) is removed as a
   whole (neck skin, a bag, a leg, a patch of background), not a disc.
 
+* With a person matte, a positive click never adds what looks more like **skin** than like
+  the chosen garment; the skin model is fitted from the parse itself: the superpixels it
+  calls background with confidence inside the person matte (face, neck, arms).
+* Each click's **own part** (the clicked superpixel and its like neighbours, often straddling
+  a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
+  small crop, so that a click does not drag in the other half of a mixed superpixel.
+
 Positive clicks are fixed inside for the negative cuts and negative clicks fixed outside
 for the positive cuts; a superpixel claimed by both a positive and a negative cut goes to
 the click whose seed it is closer to (colour and distance). Positive clicks only add,
@@ -77,6 +84,9 @@ _MIN_MODEL_PIXELS = 200   # working pixels needed to trust the mask's colour mod
 _RELABEL_DELTA_E = 20.0      # Lab distance at which a part counts as unlike the click
 _LOCAL_RADIUS = 0.15        # image diagonals: scale of the local colour model around a click
 _MAX_SHARE = 0.25           # share of the garment a negative click may remove on its own model
+_SKIN_P0 = 0.8              # background probability of the matte's pixels that model skin
+_PART_MARGIN = 8            # full-size pixels around a click's own part for its pixel GrabCut
+_PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
 
 
 def _smooth_density(hist: np.ndarray) -> np.ndarray:
@@ -129,6 +139,7 @@ class ClickRefiner:
             person = check_map(person, "person", shape=(height, width))
         self.shape = (height, width)
         self.labels = labels
+        self._image = image
 
         scale = min(1.0, int(working_side) / max(height, width))
         h, w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -205,17 +216,26 @@ class ClickRefiner:
             np.asarray(self._hist_t @ (sp_label == k).astype(np.float64)).ravel()
             for k in range(_N_CLASSES)])
         prior = None
+        mean_p0 = np.zeros(n)
         if probabilities is not None:
             p0 = probabilities[0]
             p0 = cv2.resize(p0, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else p0
             prior = 1.0 - p0.astype(np.float64)
+            mean_p0 = np.bincount(flat, p0.ravel().astype(np.float64), n) / area
         if person is not None:
             pm = cv2.resize(person, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else person
             pm = pm.astype(np.float64)
             prior = pm if prior is None else np.minimum(prior, pm)
         self._person = None
+        self._skin_hist = None
         if person is not None:
             self._person = np.bincount(flat, pm.ravel(), n) / area
+            # skin (face, neck, arms): what the parse calls background on the person
+            skin = (sp_label == 0) & (self._person > 0.5)
+            if probabilities is not None:
+                skin &= mean_p0 > _SKIN_P0
+            if area[skin].sum() >= _MIN_MODEL_PIXELS:
+                self._skin_hist = self._histogram(skin)
         if prior is None:
             self._off_person = np.zeros(n)
         else:
@@ -387,19 +407,20 @@ class ClickRefiner:
             # no matte to bound the growth: the background around the click is the other side
             return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
         weight = domain * np.maximum(self._elsewhere(node), 1.0 - self._person)
-        added = self._grow_cut(node, seed_part, mask, domain, keep_out, weight, model)
+        added = self._grow_cut(node, seed_part, mask, domain, keep_out, weight, model, True)
         if area[added].sum() > area[mask].sum():
             # more than the garment again: too much to trust the click's part alone
-            added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
+            added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True)
         return added
 
     def _grow_cut(self, node: int, added: np.ndarray, mask: np.ndarray, domain: np.ndarray,
                   keep_out: np.ndarray, weight: np.ndarray,
-                  mask_hist: np.ndarray | None) -> np.ndarray:
+                  mask_hist: np.ndarray | None, skin: bool = False) -> np.ndarray:
         """GrabCut-style iterated graph cut (Rother et al. 2004; PyMaxflow) of one growth.
 
         ``added`` starts the click's colour model, ``weight`` weighs the pixels of the
-        other side's model, ``mask_hist`` (or None) is the chosen garment's colours.
+        other side's model, ``mask_hist`` (or None) is the chosen garment's colours;
+        ``skin``: a pixel must also look more like the garment than like the skin model.
         """
         area = self._area
         penalty = _BIAS + self._off_person
@@ -408,6 +429,11 @@ class ClickRefiner:
             lr = self._log_ratio(_smooth_density(self._histogram(added)), bg)
             if mask_hist is not None:
                 lr = np.minimum(lr, self._log_ratio(_smooth_density(mask_hist), bg))
+                if skin and self._skin_hist is not None:
+                    # never add what looks more like skin than like the garment (a face
+                    # of the colour of the shirt collar that was clicked)
+                    lr = np.minimum(lr, self._log_ratio(_smooth_density(mask_hist),
+                                                        _smooth_density(self._skin_hist)))
             gain = lr - area * penalty
             seed = added & domain
             seed[node] = True
@@ -488,12 +514,15 @@ class ClickRefiner:
         neg_seed &= ~both
 
         claims_add = []
+        seeds = []
         added = np.zeros(self._n, bool)
         for k, node in enumerate(pos_nodes):
             current = m0 | added
             if not current[node] and pos_seed[node]:
                 a = self._grow(node, current, neg_seed)
                 claims_add.append((k, a))
+                seeds.append((pos[k], True, a & self._seed_part(
+                    node, ~current & (self._sp_label == self._sp_label[node]))))
                 added |= a
         m1 = m0 | added
         claims_remove = []
@@ -503,6 +532,8 @@ class ClickRefiner:
             if current[node] and neg_seed[node]:
                 r = self._shrink(node, current, pos_seed)
                 claims_remove.append((k, r))
+                seeds.append((neg[k], False, r & self._seed_part(
+                    node, current & (self._sp_label == self._sp_label[node]))))
                 removed |= r
 
         conflict = added & removed
@@ -519,7 +550,63 @@ class ClickRefiner:
             removed[idx[to_add]] = False
             added[idx[~to_add]] = False
         final = (m0 | added) & ~removed
-        return self._to_full(base, final, added & final, removed & ~final)
+        out = self._to_full(base, final, added & final, removed & ~final)
+        # superpixels are coarser than thin errors: each click's own part at pixel level
+        for pt, positive, part in seeds:
+            part = part & (final if positive else ~final)
+            if part.any():
+                self._refine_part(out, base, pt, positive, part)
+        return out
+
+    def _refine_part(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
+                     positive: bool, part: np.ndarray) -> None:
+        """Pixel-accurate GrabCut (Rother et al. 2004, OpenCV) of one click's own part, in place.
+
+        The clicked superpixel and its like neighbours often straddle a thin error (a
+        waistband, the strip between sleeve and background): in a crop around them, the
+        side the click asks for (the garment for a positive click, the outside for a
+        negative one) and the clicked pixel are sure foreground, the rest of the crop sure
+        background, the part itself probable foreground; its pixels that end as background
+        return to ``base``.
+        """
+        height, width = self.shape
+        sx, sy = self._scale_xy
+        sp = self._sp
+        ys, xs = np.nonzero(part[sp])
+        x0 = max(0, int(xs.min() / sx) - _PART_MARGIN)
+        x1 = min(width, int((xs.max() + 1) / sx) + _PART_MARGIN)
+        y0 = max(0, int(ys.min() / sy) - _PART_MARGIN)
+        y1 = min(height, int((ys.max() + 1) / sy) + _PART_MARGIN)
+        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), sp.shape[0] - 1)
+        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), sp.shape[1] - 1)
+        support = part[sp[rows][:, cols]]
+        crop_out = out[y0:y1, x0:x1]
+        crop_base = base[y0:y1, x0:x1]
+        # 'fg' of the grabCut = the side the click asks for
+        side = crop_out if positive else ~crop_out
+        gc = np.where(side & ~support, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+        gc[support] = cv2.GC_PR_FGD
+        cx, cy = int(pt[0]) - x0, int(pt[1]) - y0
+        gc[max(0, cy - 1):cy + 2, max(0, cx - 1):cx + 2] = cv2.GC_FGD
+        if not ((gc == cv2.GC_BGD).any() and (gc == cv2.GC_FGD).any()):
+            return
+        bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+        img = np.ascontiguousarray(self._image[y0:y1, x0:x1])
+        cv2.grabCut(img, gc, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK)  # one refit
+        revert = support & ((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD))
+        # confidence: only pixels clearly nearer in colour to the other side than to the
+        # click go back (a part of one colour with its surroundings stays whole)
+        lab = cv2.cvtColor(img, cv2.COLOR_RGB2Lab).astype(np.float32)
+        click = np.median(lab[max(0, cy - 1):cy + 2, max(0, cx - 1):cx + 2].reshape(-1, 3), 0)
+        other = gc == cv2.GC_BGD
+        if other.any():
+            far = (np.linalg.norm(lab - click, axis=2)
+                   - np.linalg.norm(lab - lab[other].mean(0), axis=2)) > _PART_DELTA_E
+            revert &= far
+        if positive:
+            crop_out[revert & ~crop_base] = False
+        else:
+            crop_out[revert & crop_base] = True
 
     def _affinity_cost(self, idx: np.ndarray, node: int) -> np.ndarray:
         colour = np.linalg.norm(self._mean[idx] - self._mean[node], axis=1) / 10.0
