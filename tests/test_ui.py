@@ -427,3 +427,14 @@ def test_softness_follows_the_method_until_set(content, style):
     assert studio.softness_slider.value == 2.0  # the user's choice now sticks
     explicit, _ = make_pretrained_studio(content, style, softness=30.0)
     assert explicit.softness_slider.value == 30.0  # above 3 % of the diagonal: kept
+
+
+def test_no_person_is_said_in_the_studio(style):
+    ramp = np.linspace(30, 220, 160, dtype=np.uint8)
+    landscape = np.dstack([np.tile(ramp, (120, 1)), np.tile(ramp[::-1], (120, 1)),
+                           np.full((120, 160), 90, np.uint8)])
+    pipeline = Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                        max_side=256, notify=None)
+    studio = StyleStudio(pipeline, landscape, style, preview_max_side=128)
+    assert "no person found: click on the garment" in studio.status.value
+    assert studio.selection == "upper_body (class 1)"  # the central box, to be corrected
