@@ -537,6 +537,10 @@ def measure_u2net(config: Config, workdir: Path, log: Callable[[str], None]) -> 
         export_s = time.perf_counter() - start
         torch_runner = u2net.TorchU2NetRunner(model, arch)
         onnx_runner = u2net.OnnxU2NetRunner(path, arch)
+        devices = {"torch_plain": "cpu", "torch_runner": torch_runner.device_label,
+                   "onnx_runner": onnx_runner.device_label}
+        log(f"  devices: torch runner on {devices['torch_runner']}, onnxruntime on "
+            f"{devices['onnx_runner']} (torch_plain on cpu)")
 
         def plain(model=model, batch=batch) -> np.ndarray:
             with torch.no_grad():
@@ -552,6 +556,7 @@ def measure_u2net(config: Config, workdir: Path, log: Callable[[str], None]) -> 
         best = min(("torch_runner", "onnx_runner"), key=lambda n: timed[n]["median_s"])
         rows.append({
             "task": task, "arch": arch, "input": [side, side], "weights": "random (seeded)",
+            "devices": devices,
             "onnx_export_s": export_s, **timed,
             "max_abs_difference_vs_plain": differences, "fastest_runner": best,
             "speedup_torch_runner_vs_plain": timed["torch_plain"]["median_s"]

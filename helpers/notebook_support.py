@@ -28,6 +28,9 @@ from helpers.blend import BLEND_METHODS
 GITHUB_REPO = "clothstyle/clothstyle"
 #: Clone URL of :data:`GITHUB_REPO`.
 REPO_URL = f"https://github.com/{GITHUB_REPO}"
+#: The runtime-only requirements file (beside ``requirements.txt``) that the notebooks'
+#: set-up cell installs in Colab; the set-up cell repeats it as a literal.
+COLAB_REQUIREMENTS = "requirements-runtime.txt"
 #: Where the set-up cell clones the project in Colab.
 COLAB_CLONE_DIR = "/content/clothstyle"
 #: The notebooks in run order, notebook stem -> the folder under the output

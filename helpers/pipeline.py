@@ -71,6 +71,42 @@ _SALIENCY_WEIGHTS = {
     "u2netp_onnx": ("u2netp_onnx", "u2netp"),
 }
 _OFFLINE_SALIENCY = "person_matte"
+# Back-ends that run a U²-Net through PyTorch or onnxruntime (the rest run on the CPU,
+# except magenta_hub, which runs wherever TensorFlow places it).
+_TORCH_BACKENDS = ("u2net", "u2netp", "u2net_cloth")
+_ONNX_BACKENDS = ("u2net_onnx", "u2netp_onnx", "u2net_cloth_onnx")
+
+
+def backend_device(backend: str) -> str:
+    """Where a back-end runs, for the back-end line (nothing is loaded to find out).
+
+    Parameters
+    ----------
+    backend : str
+        A segmentation, saliency or stylization back-end name.
+
+    Returns
+    -------
+    str
+        For U²-Net through PyTorch: :func:`helpers.u2net.choose_device` ``("auto")``
+        with the GPU's name (``"cuda (NVIDIA …)"``, ``"mps (Apple GPU)"``, ``"cpu"``);
+        through onnxruntime: ``"cuda"`` when the installed build has the CUDA provider,
+        else ``"cpu"``; ``magenta_hub``: ``"TensorFlow's choice"``; the offline back-ends
+        and ``magenta_onnx`` (kept on the CPU so that it gives the same picture
+        everywhere): ``"cpu"``.
+    """
+    from helpers import u2net
+
+    try:
+        if backend in _TORCH_BACKENDS:
+            return u2net.device_label(u2net.choose_device("auto"))
+        if backend in _ONNX_BACKENDS:
+            return u2net.provider_label(u2net.onnx_providers()[0])
+    except ImportError:
+        return "not installed"
+    if backend == "magenta_hub":
+        return "TensorFlow's choice"
+    return "cpu"
 
 Click = tuple[int, int]
 
@@ -113,10 +149,28 @@ class _LRU:
         self.items.clear()
 
 
+def _fetch_first(candidates: Sequence[tuple[str, str]], *, cache: Any,
+                 download: bool) -> tuple[str | None, str | None]:
+    """Download the first candidate's weights that can be had; ``(backend, why_not)``."""
+    why = None
+    for backend, weights in candidates:
+        path, why = weights_module.fetch_for_auto(weights, cache=cache, download=download)
+        if path is not None:
+            return backend, None
+    return None, why
+
+
 def resolve_backend(stage: str, name: str, *, cache: Any = None,
-                    allow_offline: bool = True,
+                    allow_offline: bool = True, download: bool = True,
                     notify: Callable[[str], None] | None = print) -> str:
     """Turn a requested back-end (maybe ``"auto"``) into the one that will run.
+
+    ``"auto"`` takes, in order: a pretrained back-end whose weights are in the cache
+    (in the order of :data:`SEGMENTATION_BACKENDS` / :data:`SALIENCY_BACKENDS`); else
+    the first of them whose weights download now (:func:`helpers.weights.fetch_for_auto`:
+    only when the network answers within 2 s, never with ``download=False`` or
+    ``$CLOTHSTYLE_OFFLINE=1``; a failure is remembered for the process); else the
+    offline default, saying so in one line.
 
     Parameters
     ----------
@@ -128,6 +182,8 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
     allow_offline : bool
         With ``"auto"`` and no weights, fall back to the offline default (True) or
         raise :class:`helpers.weights.WeightsUnavailableError` (False).
+    download : bool
+        With ``"auto"``, try to download missing weights (True) or only look in the cache.
     notify : callable, optional
         Receives the one-line explanation when ``"auto"`` falls back.
 
@@ -146,22 +202,34 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
     check_choice(name, valid, f"{stage} backend")
     if name != "auto":
         return name
+    note = None
     if stage == "segmentation":
         chosen, missing = segmentation.auto_backend(cache=cache)
-        first, note = (missing[0] if missing else None), None
+        first = missing[0] if missing else None
         if segmentation.backend_class(chosen).capabilities.needs_weights is False and missing:
-            where = weights_module.weight_path(first, cache=cache).parent
-            note = (f"segmentation: no U²-Net cloth weights in {where}, using the offline "
-                    f"{chosen!r} parser (see helpers.weights to install them)")
+            by_weights = {segmentation.backend_class(backend).weights: backend
+                          for backend in segmentation.BACKENDS
+                          if segmentation.backend_class(backend).capabilities.needs_weights}
+            fetched, why = _fetch_first([(by_weights[weights], weights) for weights in missing],
+                                        cache=cache, download=download)
+            if fetched is not None:
+                chosen = fetched
+            else:
+                where = weights_module.weight_path(first, cache=cache).parent
+                note = (f"segmentation: no U²-Net cloth weights in {where} ({why}), using "
+                        f"the offline {chosen!r} parser (see helpers.weights to install them)")
     else:
         chosen = next((candidate for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()
                        if weights_module.is_available(weights, cache=cache)), None)
         first = next(iter(_SALIENCY_WEIGHTS.values()))[0]
-        note = None
+        if chosen is None:
+            chosen, why = _fetch_first(
+                [(candidate, weights) for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()],
+                cache=cache, download=download)
         if chosen is None:
             where = weights_module.weight_path(first, cache=cache).parent
             chosen = _OFFLINE_SALIENCY
-            note = (f"saliency: no U²-Net weights in {where}, using the offline "
+            note = (f"saliency: no U²-Net weights in {where} ({why}), using the offline "
                     f"{chosen!r} (see helpers.weights to install them)")
     if note is not None and not allow_offline:
         # Raises WeightsUnavailableError with the URLs and the path to place the file in.
@@ -220,6 +288,10 @@ class Pipeline:
         results are mapped back to the content's full size, where blending happens.
     allow_offline : bool
         With ``"auto"``, fall back to the offline defaults when weights are missing.
+    download : bool
+        With ``"auto"``, download missing weights when the network answers (see
+        :func:`resolve_backend`); False looks only in the cache. ``$CLOTHSTYLE_OFFLINE=1``
+        turns downloads off too.
     weights_cache : path, optional
         Weights cache directory (default: :func:`helpers.weights.cache_dir`).
     segmentation_options : dict, optional
@@ -244,7 +316,7 @@ class Pipeline:
 
     def __init__(self, segmentation: str = "auto", saliency: str = "auto",
                  stylization: str = "magenta_onnx", *, max_side: int = 1024,
-                 allow_offline: bool = True, weights_cache: Any = None,
+                 allow_offline: bool = True, download: bool = True, weights_cache: Any = None,
                  segmentation_options: dict[str, Any] | None = None,
                  notify: Callable[[str], None] | None = print) -> None:
         check_choice(stylization, STYLIZATION_BACKENDS, "stylization backend")
@@ -255,9 +327,11 @@ class Pipeline:
         self.max_side = int(max_side)
         self.backends = {
             "segmentation": resolve_backend("segmentation", segmentation, cache=weights_cache,
-                                            allow_offline=allow_offline, notify=notify),
+                                            allow_offline=allow_offline, download=download,
+                                            notify=notify),
             "saliency": resolve_backend("saliency", saliency, cache=weights_cache,
-                                        allow_offline=allow_offline, notify=notify),
+                                        allow_offline=allow_offline, download=download,
+                                        notify=notify),
             "stylization": stylization,
         }
         self._notify = notify
@@ -274,6 +348,18 @@ class Pipeline:
         self._stylized = _LRU(6)
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
+
+    def backend_line(self) -> str:
+        """One line naming each stage's back-end and the device it runs on.
+
+        Returns
+        -------
+        str
+            E.g. ``"segmentation u2net_cloth_onnx on cpu · saliency u2net on cuda (NVIDIA
+            A100) · stylization magenta_onnx on cpu"``.
+        """
+        return " · ".join(f"{stage} {backend} on {backend_device(backend)}"
+                          for stage, backend in self.backends.items())
 
     def _make_segmenter(self, options: dict[str, Any]) -> segmentation.SegmentationBackend:
         name = self.backends["segmentation"]

@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
              "The 'grabcut' back-end has no classes and always takes the garment under "
              "the face")
     parser.add_argument(
+        "--save-stages", action="store_true",
+        help="with --content: also write, next to each output, the label map "
+             "(<name>_labels.png, classes 0-3 shown as 0/85/170/255) or the mask, the "
+             "garment mask, the alpha and the saliency map M (<name>_mask/_alpha/_saliency"
+             ".png), the stylized image (<name>_stylized.png) and an overview sheet "
+             "(<name>_overview.png)")
+    parser.add_argument(
         "--method", choices=BLEND_METHODS,
         help=f"blending method (default {DEFAULT_METHOD!r})")
     parser.add_argument(
@@ -217,9 +224,86 @@ def _output_name(photo: Path, style_name: str, taken: set[str]) -> str:
     return name
 
 
+class GarmentAbsentError(ValueError):
+    """The ``--garment`` asked for is not in the photo's parse."""
+
+
+def check_garment_present(pipeline: Any, garment: str) -> None:
+    """Refuse a ``--garment`` class that the photo's parse does not hold.
+
+    Parameters
+    ----------
+    pipeline : helpers.pipeline.Pipeline
+        With the photo set (``set_content``).
+    garment : str
+        One of :data:`GARMENT_CHOICES`. ``"auto"`` and ``"outfit"`` always pass, and so
+        does everything with a back-end without cloth classes (it ignores the name).
+
+    Raises
+    ------
+    GarmentAbsentError
+        The class is absent; the message names the garments present.
+    """
+    if garment in ("auto", "outfit") or not pipeline.has_classes:
+        return
+    from helpers.segment import CLASS_NAMES, classes_present
+
+    present = [CLASS_NAMES[class_id] for class_id in sorted(classes_present(
+        pipeline.parsing().labels)) if class_id != 0]
+    if garment not in present:
+        found = ", ".join(present) if present else "none"
+        hint = (f"use --garment {present[0]}, 'auto' or 'outfit'" if present
+                else "click on the garment in the quickstart's studio instead")
+        raise GarmentAbsentError(f"--garment {garment}: the photo has no {garment}; "
+                                 f"garments present: {found} ({hint})")
+
+
+def save_stages(result: Any, style_image: Any, output: Path, *,
+                protect: Sequence[Path] = ()) -> list[Path]:
+    """Write a run's intermediate stages next to its output, each file atomically.
+
+    Parameters
+    ----------
+    result : helpers.pipeline.PipelineResult
+    style_image : (h, w, 3) uint8
+    output : Path
+        The output image ``<folder>/<name>.png``; stages go to ``<folder>/<name>_<stage>.png``.
+    protect : sequence of Path
+        Input files that must not be overwritten.
+
+    Returns
+    -------
+    list of Path
+        ``_labels`` (with cloth classes), ``_mask``, ``_saliency`` (M), ``_alpha``,
+        ``_stylized`` and ``_overview`` files, in that order.
+    """
+    import numpy as np
+
+    from helpers.figures import pipeline_overview_figure, save_figure
+    from helpers.images import save_image
+    from helpers.notebook_support import map_to_uint8
+
+    def sibling(stage: str) -> Path:
+        return output.with_name(f"{output.stem}_{stage}.png")
+
+    written = []
+    if result.labels is not None:
+        # Classes 0-3 spread over the grey range so that they can be told apart by eye.
+        grey = (np.asarray(result.labels, dtype=np.uint16) * 85).clip(0, 255).astype(np.uint8)
+        written.append(save_image(grey, sibling("labels"), protect=protect))
+    for stage, values in (("mask", result.mask), ("saliency", result.saliency),
+                          ("alpha", result.alpha)):
+        written.append(save_image(map_to_uint8(values), sibling(stage), protect=protect))
+    written.append(save_image(result.stylized, sibling("stylized"), protect=protect))
+    written.append(save_figure(pipeline_overview_figure(result, style_image),
+                               sibling("overview")))
+    return written
+
+
 def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline,
                    garment: str = "auto", method: str = DEFAULT_METHOD,
-                   progress: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+                   progress: bool = True,
+                   stages: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Restyle each photo through the pipeline; one failure does not stop the others.
 
     Parameters
@@ -236,12 +320,16 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
         Blending method.
     progress : bool
         Show a tqdm progress bar.
+    stages : bool
+        Also write each photo's stages next to its output (:func:`save_stages`).
 
     Returns
     -------
     processed : list of dict
         ``input``, ``output``, ``size``, ``seconds``, ``warnings`` (their messages),
-        ``backends``, ``timings`` per photo.
+        ``backends``, ``timings`` and, with ``stages``, ``stages`` (paths) per photo.
+        A photo without the requested ``garment`` is a failure whose reason names the
+        garments it has.
     failed : list of dict
         ``input`` and ``reason`` per photo that failed.
     """
@@ -264,11 +352,14 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
             try:
                 image = load_image(photo)
                 pipeline.set_content(image)
+                check_garment_present(pipeline, garment)
                 region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
                                     folder / _output_name(photo, style_name, taken),
                                     protect=[photo])
+                stage_files = (save_stages(result, style_image, target, protect=[photo])
+                               if stages else [])
             except Exception as exc:  # one bad photo must not stop the batch: report it
                 reason = f"{type(exc).__name__}: {exc}"
                 failed.append({"input": str(photo), "reason": reason})
@@ -280,7 +371,8 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
         processed.append({"input": str(photo), "output": str(target),
                           "size": list(image.shape[:2]),
                           "seconds": time.perf_counter() - start, "warnings": notes,
-                          "backends": dict(result.backends), "timings": dict(result.timings)})
+                          "backends": dict(result.backends), "timings": dict(result.timings),
+                          **({"stages": [str(path) for path in stage_files]} if stages else {})})
     bar.close()
     return processed, failed
 
@@ -442,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("give either --quick or --max-side, not both")
         if max_side < 64:
             raise UsageError(f"--max-side must be at least 64 pixels, got {max_side}")
+        if args.save_stages and not args.content:
+            raise UsageError("--save-stages writes the stages of your photos: give --content")
         if args.no_notebooks and not args.content and not args.ui_check:
             raise UsageError("nothing to do: --no-notebooks without --content or --ui-check")
         if args.cell_timeout <= 0:
@@ -498,10 +592,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.garment != "auto" and not pipeline.has_classes:
             print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
                   f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
+        print(f"backends: {pipeline.backend_line()}")
         print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
         processed, failed = process_photos(
             photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
-            method=args.method or DEFAULT_METHOD)
+            method=args.method or DEFAULT_METHOD, stages=args.save_stages)
         backends.update(pipeline.backends)
         summary["photos"] = {"processed": processed, "failed": failed}
         failures.extend(f"photo {item['input']}: {item['reason']}" for item in failed)

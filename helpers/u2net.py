@@ -27,7 +27,7 @@ import functools
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -389,6 +389,96 @@ def load_checkpoint(model, source):
     return model
 
 
+# --------------------------------------------------------------------------- devices
+#: ``device`` values a torch runner takes besides explicit torch device strings.
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def choose_device(device: str = "auto") -> str:
+    """The torch device a U²-Net runner uses.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``: ``"cuda"`` if torch sees a CUDA GPU, else ``"mps"`` (Apple GPU) if
+        available, else ``"cpu"``. Or an explicit ``"cuda"``, ``"cuda:1"``, ``"mps"``,
+        ``"cpu"``.
+
+    Returns
+    -------
+    str
+        The device string for ``torch.device``.
+
+    Raises
+    ------
+    ValueError
+        An explicit GPU that this torch cannot use (the message says what to do).
+    """
+    torch = _import_torch()
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} (or 'cuda:N'), "
+                         f"got {device!r}")
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if mps_ok else "cpu"
+    kind = device.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: this torch ({torch.__version__}) sees no CUDA "
+                         "GPU; use device='auto' or 'cpu', or install a CUDA build of torch")
+    if kind == "mps" and not mps_ok:
+        raise ValueError(f"device {device!r}: the Apple GPU (MPS) is not available; use "
+                         "device='auto' or 'cpu'")
+    if kind not in ("cuda", "mps", "cpu"):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} (or 'cuda:N'), "
+                         f"got {device!r}")
+    return device
+
+
+def device_label(device: str) -> str:
+    """A readable name of a torch device: ``"cuda (NVIDIA H100 80GB HBM3)"``, ``"cpu"``."""
+    if device.startswith("cuda"):
+        torch = _import_torch()
+        try:
+            index = int(device.split(":")[1]) if ":" in device else torch.cuda.current_device()
+            return f"{device} ({torch.cuda.get_device_name(index)})"
+        except Exception:  # a name is only a courtesy
+            return device
+    if device == "mps":
+        return "mps (Apple GPU)"
+    return device
+
+
+def onnx_providers(available: Sequence[str] | None = None) -> list[str]:
+    """onnxruntime execution providers for U²-Net, the GPU first when the build has it.
+
+    Parameters
+    ----------
+    available : sequence of str, optional
+        The providers of the installed onnxruntime (default:
+        ``onnxruntime.get_available_providers()``).
+
+    Returns
+    -------
+    list of str
+        ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` with a CUDA build
+        (``onnxruntime-gpu``), else ``["CPUExecutionProvider"]``.
+    """
+    if available is None:
+        available = _import_onnxruntime().get_available_providers()
+    providers = ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in available:
+        providers.insert(0, "CUDAExecutionProvider")
+    return providers
+
+
+def provider_label(provider: str) -> str:
+    """``"CUDAExecutionProvider"`` -> ``"cuda"``, ``"CPUExecutionProvider"`` -> ``"cpu"``."""
+    return provider.removesuffix("ExecutionProvider").lower() or provider
+
+
 # --------------------------------------------------------------------------- runners
 def _check_batch(batch: np.ndarray) -> np.ndarray:
     if not isinstance(batch, np.ndarray):
@@ -453,13 +543,15 @@ class U2NetRunner(abc.ABC):
 
 
 class TorchU2NetRunner(U2NetRunner):
-    """Run a PyTorch U²-Net on CPU under ``torch.inference_mode``.
+    """Run a PyTorch U²-Net under ``torch.inference_mode`` on the GPU if there is one.
 
     The runner keeps its own inference copy of the network, made when it is created:
     every BatchNorm folded into the convolution before it (the same function in eval
     mode, up to float rounding) and the weights in ``channels_last`` layout, which
-    the CPU convolutions run fastest in. Later changes to ``model`` do not reach it;
-    make a new runner after loading other weights.
+    the CPU convolutions run fastest in, on ``device``. It runs in float32 everywhere
+    (half precision has not been measured against float32 on a GPU, so it is not used).
+    Later changes to ``model`` do not reach it; make a new runner after loading other
+    weights.
 
     Parameters
     ----------
@@ -469,11 +561,19 @@ class TorchU2NetRunner(U2NetRunner):
         Which variant ``model`` is (sets ``output_is_logits``).
     threads : int, optional
         torch intra-op threads during a call (restored afterwards); None keeps the default.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU; :func:`choose_device`) or an explicit torch
+        device.
+
+    Attributes
+    ----------
+    device : str
+        The torch device the network runs on.
     """
 
     backend = "torch"
 
-    def __init__(self, model, arch: str, threads: int | None = None):
+    def __init__(self, model, arch: str, threads: int | None = None, device: str = "auto"):
         super().__init__(arch)
         expects_sigmoid = not self.output_is_logits
         if getattr(model, "apply_sigmoid", expects_sigmoid) != expects_sigmoid:
@@ -484,7 +584,13 @@ class TorchU2NetRunner(U2NetRunner):
             )
         self.model = model.eval()
         self.threads = threads
-        self._inference_model = _inference_copy(self.model)
+        self.device = choose_device(device)
+        self._inference_model = _inference_copy(self.model).to(self.device)
+
+    @property
+    def device_label(self) -> str:
+        """The device, readable: ``"cuda (NVIDIA …)"``, ``"mps (Apple GPU)"``, ``"cpu"``."""
+        return device_label(self.device)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         torch = _import_torch()
@@ -493,9 +599,10 @@ class TorchU2NetRunner(U2NetRunner):
             torch.set_num_threads(int(self.threads))
         try:
             with torch.inference_mode():
-                x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+                x = torch.from_numpy(batch).to(self.device)
+                x = x.contiguous(memory_format=torch.channels_last)
                 d0 = self._inference_model(x)[0]
-            return d0.contiguous().numpy()
+            return d0.float().contiguous().cpu().numpy()
         finally:
             if self.threads:
                 torch.set_num_threads(previous)
@@ -525,7 +632,12 @@ def _inference_copy(model):
 
 
 class OnnxU2NetRunner(U2NetRunner):
-    """Run an exported U²-Net ``.onnx`` model with onnxruntime (CPUExecutionProvider).
+    """Run an exported U²-Net ``.onnx`` model with onnxruntime, on the GPU when it can.
+
+    With an onnxruntime build that has ``CUDAExecutionProvider`` (``onnxruntime-gpu``)
+    it comes first and the CPU second (:func:`onnx_providers`); onnxruntime itself falls
+    back to the CPU when the CUDA libraries are missing, and :attr:`device` says where
+    the session runs.
 
     Parameters
     ----------
@@ -535,11 +647,20 @@ class OnnxU2NetRunner(U2NetRunner):
         Which variant the model is; its output 0 must be d0.
     threads : int, optional
         onnxruntime intra-op threads (only when a path is given).
+    providers : sequence of str, optional
+        Execution providers in order (default :func:`onnx_providers`; only when a path
+        is given).
+
+    Attributes
+    ----------
+    device : str
+        ``"cuda"`` or ``"cpu"``: the first provider the session really uses.
     """
 
     backend = "onnx"
 
-    def __init__(self, path_or_session, arch: str, threads: int | None = None):
+    def __init__(self, path_or_session, arch: str, threads: int | None = None,
+                 providers: Sequence[str] | None = None):
         super().__init__(arch)
         if isinstance(path_or_session, (str, os.PathLike)):
             ort = _import_onnxruntime()
@@ -550,8 +671,9 @@ class OnnxU2NetRunner(U2NetRunner):
             if threads:
                 options.intra_op_num_threads = int(threads)
             try:
-                session = ort.InferenceSession(str(path), sess_options=options,
-                                               providers=["CPUExecutionProvider"])
+                session = ort.InferenceSession(
+                    str(path), sess_options=options,
+                    providers=list(providers) if providers else onnx_providers())
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise CheckpointError(f"not an ONNX model: {path}: {exc}") from exc
         else:
@@ -559,12 +681,20 @@ class OnnxU2NetRunner(U2NetRunner):
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
+        used = session.get_providers() if hasattr(session, "get_providers") else []
+        self.device = provider_label(used[0]) if used else "cpu"
+
+    @property
+    def device_label(self) -> str:
+        """The device the session runs on, readable: ``"cuda"`` or ``"cpu"``."""
+        return self.device
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
 
 
-def load_runner(arch: str, path, threads: int | None = None) -> U2NetRunner:
+def load_runner(arch: str, path, threads: int | None = None,
+                device: str = "auto") -> U2NetRunner:
     """Open a U²-Net model file with the back-end its suffix names.
 
     Parameters
@@ -575,20 +705,26 @@ def load_runner(arch: str, path, threads: int | None = None) -> U2NetRunner:
         ``.pth``/``.pt`` (PyTorch state dict) or ``.onnx``.
     threads : int, optional
         Intra-op threads for the back-end.
+    device : str
+        For ``.pth``: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device. For
+        ``.onnx`` the GPU is used when the onnxruntime build has CUDA (``"cpu"`` forces
+        the CPU provider).
 
     Returns
     -------
     U2NetRunner
-        Callable: ``(N, 3, H, W) float32`` -> d0 ``(N, C, H, W) float32``.
+        Callable: ``(N, 3, H, W) float32`` -> d0 ``(N, C, H, W) float32``; its ``device``
+        attribute says where it runs.
     """
     check_choice(arch, ARCHITECTURES, "U²-Net architecture")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in TORCH_SUFFIXES:
         model = load_checkpoint(build_network(arch), path)
-        return TorchU2NetRunner(model, arch, threads=threads)
+        return TorchU2NetRunner(model, arch, threads=threads, device=device)
     if suffix in ONNX_SUFFIXES:
-        return OnnxU2NetRunner(path, arch, threads=threads)
+        providers = ["CPUExecutionProvider"] if device == "cpu" else None
+        return OnnxU2NetRunner(path, arch, threads=threads, providers=providers)
     raise ValueError(
         f"cannot tell the back-end of {path.name!r} from its suffix {suffix!r}; valid "
         f"suffixes: {', '.join(TORCH_SUFFIXES + ONNX_SUFFIXES)} (PyTorch state dict or ONNX)"

@@ -954,10 +954,7 @@ class StyleStudio:
         self._update_caption()
 
     def _update_caption(self) -> None:
-        backends = self.pipeline.backends
-        text = (f"Selected: {self.selection} — backends: segmentation "
-                f"{backends['segmentation']}, saliency {backends['saliency']}, "
-                f"stylization {backends['stylization']}")
+        text = f"Selected: {self.selection} — backends: {self.pipeline.backend_line()}"
         timing = f"preview updated in {1000 * self.last_update_s:.0f} ms"
         self.caption.value = (f"<b>{html.escape(text)}</b> "
                               f'<span style="color:#888">({timing})</span>')

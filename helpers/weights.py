@@ -45,7 +45,11 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
+import threading
+import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +66,12 @@ HUB_ENV_VAR = "CLOTHSTYLE_MAGENTA_HUB"
 
 #: Seconds without data before an HTTP download gives up.
 HTTP_TIMEOUT_S = 60.0
+#: Environment variable: ``1`` (or ``true``, ``yes``, ``on``) stops ``"auto"`` from trying
+#: any download (:func:`fetch_for_auto`).
+OFFLINE_ENV_VAR = "CLOTHSTYLE_OFFLINE"
+#: Seconds that ``"auto"`` waits for a download host to answer before it decides there is
+#: no network (remembered for the rest of the process).
+PROBE_TIMEOUT_S = 2.0
 _CHUNK = 1 << 16
 _SIDECAR_SUFFIX = ".md5ok"
 _CORRUPT_SUFFIX = ".corrupt"
@@ -643,6 +653,158 @@ def ensure_weights(
         raise _unavailable(spec, final, attempts)
     finally:
         lock.release()
+
+
+# ------------------------------------------------------------------ downloads in "auto"
+
+# Why the network was found unusable, remembered for the process (None: not known to be).
+_network_down: str | None = None
+# Registry name -> why its download failed in this process (not tried again).
+_failed_downloads: dict[str, str] = {}
+
+
+def offline_requested() -> bool:
+    """Return whether ``$CLOTHSTYLE_OFFLINE`` asks ``"auto"`` never to download.
+
+    Returns
+    -------
+    bool
+        True for ``1``, ``true``, ``yes`` or ``on`` (any case).
+    """
+    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def forget_network_state() -> None:
+    """Forget that the network was down or a download failed (the next "auto" tries again)."""
+    global _network_down
+    _network_down = None
+    _failed_downloads.clear()
+
+
+def _endpoint(source: Source) -> tuple[str, int] | None:
+    """``(host, port)`` a source is downloaded from; None for ``file://`` (no network)."""
+    if source.kind == "gdrive":
+        return ("drive.google.com", 443)
+    parts = urllib.parse.urlsplit(source.ref)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    """Open and close one TCP connection (name look-up included); raise OSError if none."""
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
+def probe_sources(sources: tuple[Source, ...], timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Return None when a host of ``sources`` accepts a connection, else why not.
+
+    Every host is tried at once in a daemon thread and the answer is awaited for at most
+    ``timeout`` seconds in all, name look-up included (a look-up that hangs without a
+    network is abandoned, not waited for).
+
+    Parameters
+    ----------
+    sources : tuple of Source
+    timeout : float
+        Seconds to wait in all.
+
+    Returns
+    -------
+    str or None
+        None if a host answered (or a source is a local ``file://`` URL), else a short
+        reason such as ``"no answer from github.com:443 within 2.0 s"``.
+    """
+    endpoints = [_endpoint(source) for source in sources]
+    if any(endpoint is None for endpoint in endpoints):
+        return None
+    endpoints = list(dict.fromkeys(endpoints))
+    answered = threading.Event()
+    errors: dict[str, str] = {}
+
+    def attempt(host: str, port: int) -> None:
+        try:
+            _connect(host, port, timeout)
+        except OSError as exc:
+            errors[f"{host}:{port}"] = f"{type(exc).__name__}: {exc}"
+        else:
+            answered.set()
+
+    threads = [threading.Thread(target=attempt, args=endpoint, daemon=True)
+               for endpoint in endpoints]
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.start()
+    while not answered.is_set() and any(thread.is_alive() for thread in threads):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        answered.wait(min(left, 0.05))
+    if answered.is_set():
+        return None
+    hosts = ", ".join(f"{host}:{port}" for host, port in endpoints)
+    detail = "; ".join(errors.values())
+    return f"no answer from {hosts} within {timeout:g} s" + (f" ({detail})" if detail else "")
+
+
+def fetch_for_auto(
+    name: str,
+    *,
+    cache: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
+) -> tuple[Path | None, str | None]:
+    """What ``"auto"`` does for one weight file: the cache, else a download if it can.
+
+    The order: a valid copy in the cache; else, unless ``download=False`` or
+    ``$CLOTHSTYLE_OFFLINE`` is set, a quick probe of the download hosts
+    (:func:`probe_sources`, at most :data:`PROBE_TIMEOUT_S` seconds) and, when one
+    answers, :func:`ensure_weights` (progress bar, checksum, atomic rename, file lock).
+    A failed probe or download is remembered for the process, so later calls answer
+    at once (:func:`forget_network_state` forgets it).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY` (a file entry).
+    cache : str or path-like, optional
+        Cache folder; see :func:`cache_dir`.
+    download : bool, default True
+        False: only the cache is looked at.
+    progress : bool, default True
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    path : Path or None
+        The verified file, or None when it is not available.
+    why : str or None
+        None when ``path`` is a file; else why there is none (for the one-line note).
+    """
+    spec = _spec(name)
+    if is_available(name, cache=cache):
+        return weight_path(name, cache=cache), None
+    if not download:
+        return None, "downloads off (download=False)"
+    if offline_requested():
+        return None, f"downloads off ({OFFLINE_ENV_VAR}={os.environ[OFFLINE_ENV_VAR].strip()})"
+    if name in _failed_downloads:
+        return None, _failed_downloads[name]
+    global _network_down
+    if _network_down is not None:
+        return None, _network_down
+    unreachable = probe_sources(spec.sources)
+    if unreachable is not None:
+        _network_down = f"no network: {unreachable}"
+        return None, _network_down
+    try:
+        return ensure_weights(name, cache=cache, download=True, progress=progress), None
+    except (WeightsUnavailableError, WeightsCorruptError, ImportError, OSError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _failed_downloads[name] = f"download failed: {first_line}"
+        log.info("download of %s failed: %s", name, exc)
+        return None, _failed_downloads[name]
 
 
 # ----------------------------------------------------------------------------- TF Hub

@@ -62,6 +62,8 @@ def test_quick_run_writes_the_promised_json(quick_run):
     for row in tasks.values():
         assert {"torch_plain", "torch_runner", "onnx_runner"} <= set(row)
         assert max(row["max_abs_difference_vs_plain"].values()) < 1e-3
+        assert row["devices"]["torch_plain"] == "cpu"  # the benchmark names each device
+        assert row["devices"]["onnx_runner"] in ("cpu", "cuda")
     assert {"softness_slider", "method_slider", "composite_only"} <= set(results["reblend"])
     assert {"warm", "cold"} <= set(results["pipeline_1mp"])
     assert results["pipeline_1mp"]["cold"]["process_wall_s"] > 0

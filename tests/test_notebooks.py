@@ -25,6 +25,7 @@ import ast
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -37,6 +38,8 @@ from helpers.blend import BLEND_METHODS
 from helpers.images import save_json
 from helpers.nbcheck import notebook_problems
 from helpers.notebook_support import (
+    COLAB_CLONE_DIR,
+    COLAB_REQUIREMENTS,
     GITHUB_REPO,
     NOTEBOOK_STAGES,
     NOTEBOOKS_DIR,
@@ -119,6 +122,12 @@ def test_setup_cell_clones_the_project_repository_only_in_colab(path):
     assert url == REPO_URL
     assert url == f"https://github.com/{GITHUB_REPO}"
     assert '"google.colab" in sys.modules' in setup
+    requirements = re.search(r'REQUIREMENTS = "([^"]+)"', setup).group(1)
+    assert requirements == COLAB_REQUIREMENTS and (PROJECT_ROOT / requirements).is_file()
+    assert f'Path("{COLAB_CLONE_DIR}")' in setup
+    assert "-r" in setup and "str(ROOT / REQUIREMENTS)" in setup
+    assert "requirements.txt" not in setup  # never the development set in Colab
+    assert "output.enable_custom_widget_manager()" in setup
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     assert "%cd" not in code and "os.chdir" not in code
     assert "/content/drive" not in code and "drive.mount" not in code
@@ -341,3 +350,38 @@ def test_quickstart_shows_the_studio_when_interactive(tmp_path):
     assert any("application/vnd.jupyter.widget-view+json" in output.get("data", {})
                for output in outputs)
     assert image_hw(tmp_path / "quickstart" / "studio_output.png") == HOPPER_HW
+
+
+def setup_cells() -> dict[str, str]:
+    return {path.stem: next(cell.source for cell in read_notebook(path).cells
+                            if cell.cell_type == "code") for path in NOTEBOOKS}
+
+
+def test_every_notebook_has_the_same_setup_cell():
+    cells = setup_cells()
+    assert len(set(cells.values())) == 1, sorted(cells)
+
+
+def test_a_failed_clone_in_colab_says_what_to_do(tmp_path, monkeypatch, capsys):
+    """The set-up cell as Colab runs it, with a ``git`` that cannot reach GitHub."""
+    import types
+
+    fake_git = tmp_path / "bin" / "git"
+    fake_git.parent.mkdir()
+    fake_git.write_text("#!/bin/sh\necho 'fatal: unable to access: Could not resolve host' >&2"
+                        "\nexit 128\n")
+    fake_git.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_git.parent}:{os.environ['PATH']}")
+    enabled = []
+    colab = types.ModuleType("google.colab")
+    colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: enabled.append(1))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    if Path(COLAB_CLONE_DIR, "helpers").is_dir():
+        pytest.skip(f"{COLAB_CLONE_DIR} holds a checkout: the cell would not clone")
+    setup = next(iter(setup_cells().values()))
+    with pytest.raises(SystemExit, match="set-up stopped"):
+        exec(compile(setup, "setup-cell", "exec"), {"__name__": "__main__"})
+    printed = capsys.readouterr().out
+    assert f"Could not clone {REPO_URL}" in printed and "Could not resolve host" in printed
+    assert "upload the clothstyle folder" in printed and "set REPO_URL" in printed
+    assert enabled == []

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from PIL import Image
@@ -209,3 +210,54 @@ def test_ui_check_without_a_browser_is_reported(tmp_path, capsys, monkeypatch):
     status = main(["--ui-check", "--no-notebooks", "--output", str(tmp_path)])
     assert status == EXIT_FAILED
     assert "ui check: skipped: chromium not found" in capsys.readouterr().err
+
+
+def test_save_stages_writes_each_stage_next_to_the_output(photo_folder, tmp_path, capsys):
+    status = main(["--no-notebooks", "--quick", "--content", str(photo_folder / "astronaut.png"),
+                   "--output", str(tmp_path / "out"), "--style", "stripes", "--save-stages"])
+    out = capsys.readouterr().out
+    assert status == EXIT_OK
+    assert "backends: segmentation" in out and " on cpu" in out
+    folder = tmp_path / "out" / "photos"
+    stem = "astronaut_stripes"
+    expected = {f"{stem}.png", f"{stem}_mask.png", f"{stem}_saliency.png", f"{stem}_alpha.png",
+                f"{stem}_stylized.png", f"{stem}_overview.png", f"{stem}_labels.png"}
+    assert {path.name for path in folder.iterdir()} == expected
+    with Image.open(folder / f"{stem}.png") as output:
+        size = output.size
+    for stage in ("mask", "saliency", "alpha", "labels"):
+        with Image.open(folder / f"{stem}_{stage}.png") as image:
+            assert image.mode == "L" and image.size == size
+    with Image.open(folder / f"{stem}_labels.png") as image:
+        assert set(np.unique(np.asarray(image))) <= {0, 85, 170, 255}
+    with Image.open(folder / f"{stem}_stylized.png") as image:
+        assert image.mode == "RGB" and image.size == size
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert len(metrics["photos"]["processed"][0]["stages"]) == 6
+
+
+def test_save_stages_needs_content(tmp_path, capsys):
+    assert main(["--no-notebooks", "--save-stages", "--output", str(tmp_path)]) == EXIT_USAGE
+    assert "--save-stages" in capsys.readouterr().err
+
+
+def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, tmp_path,
+                                                                  capsys, monkeypatch):
+    from helpers.pipeline import Pipeline
+
+    # What the photo holds: find it first, then ask for a class it does not have.
+    pipe = Pipeline(notify=None, max_side=256)
+    image = np.asarray(Image.open(photo_folder / "astronaut.png").convert("RGB"))
+    pipe.set_content(image)
+    from helpers.segment import CLASS_NAMES, classes_present
+
+    present = [CLASS_NAMES[i] for i in classes_present(pipe.parsing().labels) if i]
+    absent = next(name for name in ("full_body", "lower_body", "upper_body")
+                  if name not in present)
+    status = main(["--no-notebooks", "--quick", "--content", str(photo_folder / "astronaut.png"),
+                   "--output", str(tmp_path / "out"), "--garment", absent])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert f"the photo has no {absent}; garments present: {', '.join(present)}" in err
+    assert not (tmp_path / "out" / "photos").exists() or not any(
+        (tmp_path / "out" / "photos").iterdir())

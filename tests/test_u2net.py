@@ -335,3 +335,105 @@ def test_runner_rejects_mismatched_model_and_bad_batch(seeded_u2netp):
         runner(np.zeros((16, 16, 3), np.float32))
     with pytest.raises(ValueError, match=r"float32.*uint8"):
         runner(np.zeros((1, 3, 16, 16), np.uint8))
+
+
+# ----------------------------------------------------------------- device choice (mocked)
+
+
+def _fake_gpus(monkeypatch, *, cuda: bool, mps: bool):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    _fake_gpus(monkeypatch, cuda=cuda, mps=mps)
+    assert u2net.choose_device("auto") == expected
+
+
+def test_an_explicit_gpu_that_is_absent_is_a_clear_error(monkeypatch):
+    _fake_gpus(monkeypatch, cuda=False, mps=False)
+    with pytest.raises(ValueError, match="sees no CUDA GPU.*device='auto' or 'cpu'"):
+        u2net.choose_device("cuda")
+    with pytest.raises(ValueError, match="MPS"):
+        u2net.choose_device("mps")
+    with pytest.raises(ValueError, match="one of auto, cuda, mps, cpu"):
+        u2net.choose_device("tpu")
+    assert u2net.choose_device("cpu") == "cpu"
+
+
+def test_cuda_device_label_names_the_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA Test GPU")
+    assert u2net.device_label("cuda") == "cuda (NVIDIA Test GPU)"
+    assert u2net.device_label("cpu") == "cpu"
+
+
+def test_torch_runner_on_cpu_says_so_and_runs_in_float32(monkeypatch):
+    _fake_gpus(monkeypatch, cuda=False, mps=False)
+    runner = u2net.TorchU2NetRunner(u2net.build_network("u2netp"), "u2netp")
+    assert runner.device == "cpu" and runner.device_label == "cpu"
+    out = runner(np.zeros((1, 3, 32, 32), np.float32))
+    assert out.dtype == np.float32 and out.shape == (1, 1, 32, 32)
+
+
+def test_onnx_providers_put_cuda_first_when_the_build_has_it():
+    assert u2net.onnx_providers(["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
+        "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert u2net.onnx_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert u2net.onnx_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                 "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+
+
+def test_onnx_runner_asks_for_cuda_and_reports_the_provider_used(monkeypatch, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    seen = {}
+
+    class FakeSession:
+        def __init__(self, path, sess_options=None, providers=None):
+            seen["providers"] = providers
+
+        def get_inputs(self):
+            return [type("Input", (), {"name": "input"})()]
+
+        def get_outputs(self):
+            return [type("Output", (), {"name": "d0"})()]
+
+        def get_providers(self):
+            return seen["providers"]
+
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not used by the fake session")
+    runner = u2net.load_runner("u2netp", model)
+    assert seen["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert runner.device == "cuda"
+    runner = u2net.load_runner("u2netp", model, device="cpu")
+    assert seen["providers"] == ["CPUExecutionProvider"] and runner.device == "cpu"
+
+
+def test_the_real_cpu_build_runs_the_onnx_runner_on_cpu(tmp_path):
+    pytest.importorskip("onnxruntime")
+    path = u2net.export_onnx(u2net.build_network("u2netp"), tmp_path / "p.onnx", size=(32, 32))
+    runner = u2net.load_runner("u2netp", path)
+    assert runner.device in ("cpu", "cuda")
+    assert runner(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 1, 32, 32)
+
+
+def test_backend_line_names_each_device(monkeypatch):
+    from helpers import pipeline
+
+    _fake_gpus(monkeypatch, cuda=True, mps=False)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA Test GPU")
+    monkeypatch.setattr(u2net, "onnx_providers", lambda: ["CPUExecutionProvider"])
+    assert pipeline.backend_device("u2net") == "cuda (NVIDIA Test GPU)"
+    assert pipeline.backend_device("u2net_cloth_onnx") == "cpu"
+    assert pipeline.backend_device("magenta_onnx") == "cpu"  # the same picture everywhere
+    assert pipeline.backend_device("classical_parsing") == "cpu"
+    pipe = pipeline.Pipeline("grabcut", "u2netp", notify=None)
+    assert pipe.backend_line() == ("segmentation grabcut on cpu · saliency u2netp on cuda "
+                                   "(NVIDIA Test GPU) · stylization magenta_onnx on cpu")

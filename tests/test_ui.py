@@ -214,7 +214,7 @@ def test_initial_state_and_preview(studio, content):
     assert studio.mask.shape == content.shape[:2] and studio.mask.dtype == np.float32
     assert 0 < studio.mask.mean() < 1
     assert studio.selection == "garment (GrabCut, automatic start)"
-    assert "segmentation grabcut, saliency person_matte" in studio.caption.value
+    assert "segmentation grabcut on cpu · saliency person_matte on cpu" in studio.caption.value
     assert studio.class_dropdown.options == (OFFLINE_CHOICE,)
     assert studio.method_dropdown.options == BLEND_METHODS
     assert (studio.x_slider.max, studio.y_slider.max) == (255, 255)
@@ -412,7 +412,8 @@ def test_offline_parser_studio_chooses_garments_by_class(content, style):
     assert not studio.class_dropdown.disabled
     labels = pipeline.parsing().labels
     np.testing.assert_array_equal(studio.mask, (labels == 1).astype(np.float32))
-    assert "segmentation classical_parsing, saliency person_matte" in studio.caption.value
+    assert ("segmentation classical_parsing on cpu · saliency person_matte on cpu"
+                in studio.caption.value)
 
 
 def test_softness_follows_the_method_until_set(content, style):

@@ -6,6 +6,7 @@ fake ``gdown`` module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import multiprocessing
@@ -528,3 +529,133 @@ def test_resolve_hub_handle(cache, monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="resolve_hub_handle"):
         ensure_weights("magenta_hub", cache=cache)
 
+
+
+# ------------------------------------------------------------------ downloads in "auto"
+
+
+@pytest.fixture(autouse=True)
+def fresh_network_state():
+    """Each test starts without a remembered network failure (and leaves none behind)."""
+    weights.forget_network_state()
+    yield
+    weights.forget_network_state()
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """Downloads allowed in "auto" (the session sets CLOTHSTYLE_OFFLINE=1, see conftest)."""
+    monkeypatch.delenv(weights.OFFLINE_ENV_VAR, raising=False)
+
+
+def test_the_test_session_is_offline_by_default():
+    assert weights.offline_requested()
+
+
+def test_auto_takes_the_cache_first(cache, register, server, online):
+    base, hits = server
+    register(make_spec(Source("http", base + "/ok")))
+    ensure_weights(TEST_NAME, cache=cache, progress=False)
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False)
+    assert (path, why) == (cache / "blob.pth", None)
+    assert hits == {"/ok": 1}
+
+
+def test_auto_downloads_from_a_loopback_server(cache, register, server, online):
+    base, hits = server
+    register(make_spec(Source("http", base + "/ok")))
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False)
+    assert why is None
+    assert path == cache / "blob.pth" and path.read_bytes() == PAYLOAD
+    assert (cache / "blob.pth.md5ok").is_file() and leftovers(cache) == []
+
+
+@pytest.mark.parametrize("opt_out", ["env", "download_false"])
+def test_auto_opt_out_never_touches_the_network(cache, register, server, monkeypatch,
+                                                opt_out):
+    base, hits = server
+    register(make_spec(Source("http", base + "/ok")))
+    monkeypatch.setattr(weights, "_connect", lambda *a: pytest.fail("probed the network"))
+    if opt_out == "env":
+        monkeypatch.setenv(weights.OFFLINE_ENV_VAR, "1")
+        path, why = weights.fetch_for_auto(TEST_NAME, cache=cache)
+        assert "CLOTHSTYLE_OFFLINE=1" in why
+    else:
+        monkeypatch.delenv(weights.OFFLINE_ENV_VAR, raising=False)
+        path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, download=False)
+        assert "download=False" in why
+    assert path is None and hits == {} and not cache.exists()
+
+
+def test_without_network_auto_gives_up_within_2_s_and_remembers(cache, register,
+                                                                 monkeypatch, online):
+    register(make_spec(Source("http", "https://weights.example.org/blob.pth")))
+    calls = []
+
+    def hanging_lookup(host, port, timeout):  # a name look-up that never answers
+        calls.append(host)
+        time.sleep(30)
+
+    monkeypatch.setattr(weights, "_connect", hanging_lookup)
+    start = time.perf_counter()
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache)
+    assert time.perf_counter() - start < 2.5
+    assert path is None and why.startswith("no network") and "weights.example.org:443" in why
+    start = time.perf_counter()
+    assert weights.fetch_for_auto(TEST_NAME, cache=cache) == (None, why)
+    assert time.perf_counter() - start < 0.1 and calls == ["weights.example.org"]
+
+
+def test_a_refused_connection_is_no_network(cache, register, online):
+    register(make_spec(Source("http", closed_port_url())))
+    start = time.perf_counter()
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache)
+    assert path is None and why.startswith("no network") and time.perf_counter() - start < 2.5
+
+
+def test_a_failed_download_is_remembered_for_the_process(cache, register, server, online):
+    base, hits = server
+    register(make_spec(Source("http", base + "/missing")))
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False)
+    assert path is None and why.startswith("download failed")
+    assert weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False) == (None, why)
+    assert hits == {"/missing": 1}
+
+
+def test_pipeline_auto_downloads_segmentation_and_saliency(cache, register, server, online,
+                                                           monkeypatch):
+    from helpers import pipeline
+
+    base, hits = server
+    register(make_spec(Source("http", base + "/ok"), name="u2net_cloth_seg_onnx"))
+    register(dataclasses.replace(make_spec(Source("http", base + "/ok"), name="test_saliency"),
+                                 filename="saliency.pth"))
+    monkeypatch.setattr(pipeline, "_SALIENCY_WEIGHTS", {"u2netp_onnx": ("test_saliency",
+                                                                        "u2netp")})
+    notes = []
+    assert pipeline.resolve_backend("segmentation", "auto", cache=cache,
+                                    notify=notes.append) == "u2net_cloth_onnx"
+    assert pipeline.resolve_backend("saliency", "auto", cache=cache,
+                                    notify=notes.append) == "u2netp_onnx"
+    assert notes == [] and hits == {"/ok": 2}
+
+
+def test_pipeline_auto_without_network_falls_back_with_one_line(cache, register, online,
+                                                                monkeypatch):
+    from helpers import pipeline
+
+    for name in ("u2net_cloth_seg_onnx", "cloth_segm_u2net"):
+        register(make_spec(Source("http", closed_port_url()), name=name))
+    notes = []
+    assert pipeline.resolve_backend("segmentation", "auto", cache=cache,
+                                    notify=notes.append) == "classical_parsing"
+    assert len(notes) == 1 and "no network" in notes[0] and "classical_parsing" in notes[0]
+
+
+def test_pipeline_auto_offline_names_the_opt_out(cache):
+    from helpers import pipeline
+
+    notes = []
+    assert pipeline.resolve_backend("saliency", "auto", cache=cache,
+                                    notify=notes.append) == "person_matte"
+    assert len(notes) == 1 and "CLOTHSTYLE_OFFLINE=1" in notes[0]
