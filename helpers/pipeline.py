@@ -336,6 +336,9 @@ class Pipeline:
         }
         self._notify = notify
         self._weights_cache = weights_cache
+        # download=False also holds for back-ends named explicitly: their weights must
+        # then already be in the cache (the error says where to put them)
+        self._download = bool(download)
         self._runners: dict[str, Any] = {}
         self._content: np.ndarray | None = None
         self._content_key: str | None = None
@@ -365,6 +368,7 @@ class Pipeline:
         name = self.backends["segmentation"]
         if segmentation.backend_class(name).capabilities.needs_weights:
             options.setdefault("weights_cache", self._weights_cache)
+            options.setdefault("download", self._download)
         return segmentation.create_backend(name, **options)
 
     # ------------------------------------------------------------------ set-up
@@ -525,7 +529,8 @@ class Pipeline:
             from helpers.u2net import load_runner
 
             weight_name, arch = _SALIENCY_WEIGHTS[backend]
-            path = weights_module.ensure_weights(weight_name, cache=self._weights_cache)
+            path = weights_module.ensure_weights(weight_name, cache=self._weights_cache,
+                                                 download=self._download)
             self._runners[backend] = load_runner(arch, path)
         return self._runners[backend]
 

@@ -252,7 +252,7 @@ def check_garment_present(pipeline: Any, garment: str) -> None:
         pipeline.parsing().labels)) if class_id != 0]
     if garment not in present:
         found = ", ".join(present) if present else "none"
-        hint = (f"use --garment {present[0]}, 'auto' or 'outfit'" if present
+        hint = ("use --garment " + " or ".join(present) + ", 'auto' or 'outfit'" if present
                 else "click on the garment in the quickstart's studio instead")
         raise GarmentAbsentError(f"--garment {garment}: the photo has no {garment}; "
                                  f"garments present: {found} ({hint})")

@@ -474,6 +474,30 @@ def onnx_providers(available: Sequence[str] | None = None) -> list[str]:
     return providers
 
 
+def _onnx_providers_for(device: str) -> list[str] | None:
+    """The onnxruntime providers for a ``device`` request; ValueError for one it lacks.
+
+    ``"auto"``: None (:func:`onnx_providers`: CUDA first when the build has it);
+    ``"cpu"``: the CPU provider; ``"cuda"`` or ``"cuda:N"``: CUDA (device N), then the CPU,
+    or a clear error when the installed onnxruntime has no CUDA provider. Other devices
+    (``"mps"``) have no onnxruntime provider here.
+    """
+    if device == "auto":
+        return None
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "cuda" or (isinstance(device, str) and device.startswith("cuda:")
+                            and device[5:].isdigit()):
+        if "CUDAExecutionProvider" not in onnx_providers():
+            raise ValueError(
+                f"device {device!r}: this onnxruntime build has no CUDA provider; install "
+                "onnxruntime-gpu, or use device='auto' or 'cpu'")
+        index = int(device[5:]) if ":" in device else 0
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    raise ValueError(f"device {device!r} is not available to onnxruntime here; use 'auto', "
+                     "'cpu', 'cuda' or 'cuda:N' for an .onnx model")
+
+
 def provider_label(provider: str) -> str:
     """``"CUDAExecutionProvider"`` -> ``"cuda"``, ``"CPUExecutionProvider"`` -> ``"cpu"``."""
     return provider.removesuffix("ExecutionProvider").lower() or provider
@@ -723,8 +747,8 @@ def load_runner(arch: str, path, threads: int | None = None,
         model = load_checkpoint(build_network(arch), path)
         return TorchU2NetRunner(model, arch, threads=threads, device=device)
     if suffix in ONNX_SUFFIXES:
-        providers = ["CPUExecutionProvider"] if device == "cpu" else None
-        return OnnxU2NetRunner(path, arch, threads=threads, providers=providers)
+        return OnnxU2NetRunner(path, arch, threads=threads,
+                               providers=_onnx_providers_for(device))
     raise ValueError(
         f"cannot tell the back-end of {path.name!r} from its suffix {suffix!r}; valid "
         f"suffixes: {', '.join(TORCH_SUFFIXES + ONNX_SUFFIXES)} (PyTorch state dict or ONNX)"

@@ -336,3 +336,18 @@ def test_arrays_below_the_minimum_size_and_unwrapped_clicks_are_clear_errors(con
     with pytest.raises(ValueError, match=r"positive clicks must be a list of \(x, y\) pairs, "
                                          r"got one pair \(20, 30\): write \[\(20, 30\)\]"):
         pipe.region_mask("upper_body", positive=(20, 30))
+
+
+def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cache,
+                                                             monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("downloaded despite download=False")
+
+    monkeypatch.setattr(weights, "_fetch", no_download)
+    pipe = Pipeline(segmentation="u2net_cloth", saliency="u2netp", max_side=128,
+                    download=False, notify=None)
+    pipe.set_content(content)
+    with pytest.raises(weights.WeightsUnavailableError, match="u2netp.pth"):
+        pipe.saliency_map()
+    with pytest.raises(weights.WeightsUnavailableError, match="cloth_segm_u2net_latest.pth"):
+        pipe.parsing()

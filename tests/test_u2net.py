@@ -423,6 +423,22 @@ def test_the_real_cpu_build_runs_the_onnx_runner_on_cpu(tmp_path):
     assert runner(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 1, 32, 32)
 
 
+def test_onnx_runner_checks_the_device_it_is_asked_for(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    path = u2net.export_onnx(u2net.build_network("u2netp"), tmp_path / "p.onnx", size=(32, 32))
+    assert u2net.load_runner("u2netp", path, device="cpu").device == "cpu"
+    monkeypatch.setattr(u2net, "onnx_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match="device 'cuda:1': this onnxruntime build has no "
+                                         "CUDA provider; install onnxruntime-gpu"):
+        u2net.load_runner("u2netp", path, device="cuda:1")
+    with pytest.raises(ValueError, match="device 'tpu' is not available to onnxruntime"):
+        u2net.load_runner("u2netp", path, device="tpu")
+    monkeypatch.setattr(u2net, "onnx_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert u2net._onnx_providers_for("cuda:1") == [
+        ("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+
+
 def test_backend_line_names_each_device(monkeypatch):
     from helpers import pipeline
 

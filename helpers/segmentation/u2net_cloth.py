@@ -181,6 +181,8 @@ class U2NetCloth(ParsingBackend):
     runner : callable, optional
         A loaded runner (tests, or a caller that already has one); else the weights are
         loaded (and verified) on the first photo.
+    download : bool
+        Download the weights when they are not in the cache (False: only the cache).
     """
 
     name = "u2net_cloth"
@@ -189,10 +191,12 @@ class U2NetCloth(ParsingBackend):
                                 needs_weights=True)
     weights = "cloth_segm_u2net"
 
-    def __init__(self, *, weights_cache: Any = None, runner: Any = None) -> None:
+    def __init__(self, *, weights_cache: Any = None, runner: Any = None,
+                 download: bool = True) -> None:
         super().__init__()
         self._weights_cache = weights_cache
         self._runner = runner
+        self._download = download
 
     @property
     def runner(self):
@@ -201,7 +205,8 @@ class U2NetCloth(ParsingBackend):
             from helpers import weights as weights_module
             from helpers.u2net import load_runner
 
-            path = weights_module.ensure_weights(self.weights, cache=self._weights_cache)
+            path = weights_module.ensure_weights(self.weights, cache=self._weights_cache,
+                                                 download=self._download)
             self._runner = load_runner("u2net_cloth", path)
         return self._runner
 
