@@ -71,10 +71,15 @@ _SALIENCY_WEIGHTS = {
     "u2netp_onnx": ("u2netp_onnx", "u2netp"),
 }
 _OFFLINE_SALIENCY = "person_matte"
-# Back-ends that run a U²-Net through PyTorch or onnxruntime (the rest run on the CPU,
-# except magenta_hub, which runs wherever TensorFlow places it).
-_TORCH_BACKENDS = ("u2net", "u2netp", "u2net_cloth")
-_ONNX_BACKENDS = ("u2net_onnx", "u2netp_onnx", "u2net_cloth_onnx")
+
+
+def _weights_of(backend: str) -> str | None:
+    """The weights registry name a back-end loads, or None (offline back-ends)."""
+    if backend in _SALIENCY_WEIGHTS:
+        return _SALIENCY_WEIGHTS[backend][0]
+    if backend in segmentation.BACKENDS:
+        return segmentation.backend_class(backend).weights
+    return None
 
 
 def backend_device(backend: str) -> str:
@@ -97,10 +102,13 @@ def backend_device(backend: str) -> str:
     """
     from helpers import u2net
 
+    weights = _weights_of(backend)
+    # the registry says which framework runs each file
+    framework = weights_module.REGISTRY[weights].framework if weights else None
     try:
-        if backend in _TORCH_BACKENDS:
+        if framework == "torch":
             return u2net.device_label(u2net.choose_device("auto"))
-        if backend in _ONNX_BACKENDS:
+        if framework == "onnx":
             return u2net.provider_label(u2net.onnx_providers()[0])
     except ImportError:
         return "not installed"
