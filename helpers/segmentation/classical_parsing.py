@@ -51,7 +51,7 @@ from helpers._checks import check_image
 from helpers.segment import ClothParsing
 from helpers.segmentation.base import Capabilities, ParsingBackend
 
-__all__ = ["NO_PERSON_NOTE", "ClassicalParsing", "PersonParse", "parse_person"]
+__all__ = ["NO_PERSON_NOTE", "ClassicalParsing", "PersonParse", "face_cascade", "parse_person"]
 
 #: What the back-end says when it finds no person (a landscape, a collage).
 NO_PERSON_NOTE = ("no person found: click on the garment (the automatic start is a "
@@ -184,11 +184,16 @@ def _keep_components(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- anchors
 @lru_cache(maxsize=1)
-def _face_cascade():
-    from skimage import data as skdata
+def face_cascade():
+    """scikit-image's LBP frontal-face cascade (it ships in the wheel), loaded once.
+
+    Shared by this parser and the ``grabcut`` back-end; ``detect_multi_scale`` keeps no
+    state between calls, so one instance serves every photo.
+    """
+    from skimage.data import lbp_frontal_face_cascade_filename
     from skimage.feature import Cascade
 
-    return Cascade(skdata.lbp_frontal_face_cascade_filename())
+    return Cascade(lbp_frontal_face_cascade_filename())
 
 
 def _is_achromatic(rgb: np.ndarray) -> bool:
@@ -219,7 +224,7 @@ def _detect_face(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
         short = min(int(round(h0 * s)), gray.shape[1])
         if min(gray.shape) < 24:
             continue
-        hits = _face_cascade().detect_multi_scale(
+        hits = face_cascade().detect_multi_scale(
             gray, scale_factor=_FACE_STEP, step_ratio=1, min_size=(20, 20),
             max_size=(short // 2, short // 2), min_neighbor_number=1)
         if not hits:

@@ -21,6 +21,7 @@ from helpers._checks import check_image
 from helpers.images import resize_map
 from helpers.segment import click_pixel
 from helpers.segmentation.base import Capabilities, Click, Prediction, SegmentationBackend
+from helpers.segmentation.classical_parsing import face_cascade
 
 __all__ = ["FACE_SIDE", "WORKING_SIDE", "GrabCut", "OfflineSegmenter", "auto_torso_box",
            "detect_face", "interactive_mask"]
@@ -38,13 +39,6 @@ def _working_copy(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     work, _ = fit_to_cap(image, WORKING_SIDE)
     return (np.ascontiguousarray(work), work.shape[1] / image.shape[1],
             work.shape[0] / image.shape[0])
-
-
-def _face_cascade():
-    from skimage.data import lbp_frontal_face_cascade_filename
-    from skimage.feature import Cascade
-
-    return Cascade(lbp_frontal_face_cascade_filename())
 
 
 def _box_iou(a: Sequence[float], b: Sequence[float]) -> float:
@@ -69,7 +63,7 @@ def _detect_face_work(work: np.ndarray) -> tuple[int, int, int, int] | None:
     scale_x, scale_y = work.shape[1] / small.shape[1], work.shape[0] / small.shape[0]
     side = min(small.shape[:2])
     min_side = min(side, max(24, round(0.075 * side)))
-    cascade = _face_cascade()
+    cascade = face_cascade()
     runs = []
     for factor in _FACE_SCALE_FACTORS:
         found = cascade.detect_multi_scale(
