@@ -319,3 +319,44 @@ def test_positive_click_on_a_thin_strip_takes_the_strip_not_its_mixed_superpixel
     beside = ~ndi.binary_dilation(parts["torso"] | (labels == 1), iterations=2)
     assert not out[beside].any()
     assert out[strip].mean() > 0.5
+
+
+def test_positive_click_off_the_person_matte_takes_the_part_the_matte_cut_off():
+    # a dress whose dark skirt is unlike its bodice; the parse gave the skirt to the
+    # background and the person matte cut it off: a click on the skirt says both were wrong
+    # there, and takes the skirt (not the background around it)
+    image, parts = _person(dress=True)
+    skirt = parts["trousers"]
+    image[skirt] = np.clip(np.array((35, 30, 40)) + np.random.default_rng(1).normal(
+        0, 4, (int(skirt.sum()), 3)), 0, 255).astype(np.uint8)
+    labels = np.zeros(skirt.shape, np.uint8)
+    for name in ("torso", "left_sleeve", "right_sleeve"):
+        labels[parts[name]] = 3
+    body = np.zeros(labels.shape, np.float32)
+    for name, mask in parts.items():
+        body[mask] = name != "trousers"
+    probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
+    out = ClickRefiner(image, labels, probs, body).region({3}, positive=[_centre(skirt)])
+    assert np.all(out[labels == 3])
+    assert out[_inner(skirt)].mean() > 0.9
+    assert not out[_beyond(parts["trousers"] | (labels == 3), 3)].any()
+
+
+def test_positive_click_adds_a_missed_part_that_the_skin_model_holds():
+    # the parse gave a trouser leg, on the person, to the background, confidently: the skin
+    # model (the parse's confident background on the person) then holds the leg beside the
+    # face and forearms, but a click on the leg says it is garment, so it is not skin
+    image, parts = _person()
+    yy, xx = np.mgrid[0:160, 0:120]
+    trousers = parts["trousers"]
+    leg = trousers & (yy >= 100) & (xx < 60)
+    labels = _labels(parts)
+    labels[leg] = 0
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
+    out = ClickRefiner(image, labels, probs, body).region({2}, positive=[_centre(leg)])
+    assert np.all(out[labels == 2])
+    assert out[_inner(leg)].mean() > 0.9
+    assert not out[_beyond(trousers, 3)].any()

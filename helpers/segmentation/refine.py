@@ -21,9 +21,12 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   the background label, the background unlike or far from the click, with everything off
   the person matte (which also pays a penalty per pixel): a click inside a big miss takes
   most of it; without a matte, or when that would add more than the garment again, the
-  background around the click. On another garment's label it is the rest of that label,
-  so a click takes only the part that belongs with the chosen garment (a jacket hem the
-  parse gave to the trousers), never the whole other garment.
+  background around the click. A click **off the matte** says the matte is wrong there
+  (a flared skirt, a leg it cut off): the matte then neither bounds nor taxes the growth,
+  and the clicked part need not look like the garment chosen. On another garment's label
+  it is the rest of that label, so a click takes only the part that belongs with the
+  chosen garment (a jacket hem the parse gave to the trousers), never the whole other
+  garment.
 * A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
   the part connected to the click that looks more like the clicked part (and the picture
   outside the mask) than like the rest of the garment (with a person matte: its part
@@ -32,7 +35,8 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
 
 * With a person matte, a positive click never adds what looks more like **skin** than like
   the chosen garment; the skin model is fitted from the parse itself: the superpixels it
-  calls background with confidence inside the person matte (face, neck, arms).
+  calls background with confidence inside the person matte (face, neck, arms), less what
+  is like and near the click (a missed trouser leg on the matte is not skin).
 * Each click's **own part** (the clicked superpixel and its like neighbours, often straddling
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
@@ -74,8 +78,6 @@ _EPS = 1e-6                  # floor of the colour densities
 _SEED_DELTA_E = 12.0         # neighbours this close in mean colour start the click's model
 _DROP_WEIGHT = 0.8           # share of the clicked part in a negative click's colour model
 _BIAS = 0.6                  # nats per pixel needed to flip a superpixel
-_TYPICAL = 1.0               # nats per pixel: the click's colour is typical of the garment
-_RELABEL_BIAS = 0.2          # the same for a part the parse gave to another garment
 _SMOOTH = 6.0                # graph-cut smoothness, nats per unit boundary weight
 _ITERATIONS = 2              # colour-model refits (GrabCut-style)
 _HARD = 1e12
@@ -228,6 +230,7 @@ class ClickRefiner:
             prior = pm if prior is None else np.minimum(prior, pm)
         self._person = None
         self._skin_hist = None
+        self._skin = np.zeros(n, bool)
         if person is not None:
             self._person = np.bincount(flat, pm.ravel(), n) / area
             # skin (face, neck, arms): what the parse calls background on the person
@@ -235,6 +238,7 @@ class ClickRefiner:
             if probabilities is not None:
                 skin &= mean_p0 > _SKIN_P0
             if area[skin].sum() >= _MIN_MODEL_PIXELS:
+                self._skin = skin
                 self._skin_hist = self._histogram(skin)
         if prior is None:
             self._off_person = np.zeros(n)
@@ -406,6 +410,17 @@ class ClickRefiner:
         if self._person is None:
             # no matte to bound the growth: the background around the click is the other side
             return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
+        if self._person[node] < 0.5:
+            # a click off the matte says the matte is wrong there (a flared skirt, a leg
+            # the matte cut off): the background around the click is the other side, and
+            # the matte no longer taxes the growth
+            if model is not None:
+                # nor need it look like the garment chosen (the dark skirt of a dress
+                # with a patterned bodice)
+                typical = self._log_ratio(_smooth_density(mask_hist), prior)[node] / area[node]
+                model = model if typical > 0 else None
+            return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True,
+                                  off_person=False)
         weight = domain * np.maximum(self._elsewhere(node), 1.0 - self._person)
         added = self._grow_cut(node, seed_part, mask, domain, keep_out, weight, model, True)
         if area[added].sum() > area[mask].sum():
@@ -415,7 +430,8 @@ class ClickRefiner:
 
     def _grow_cut(self, node: int, added: np.ndarray, mask: np.ndarray, domain: np.ndarray,
                   keep_out: np.ndarray, weight: np.ndarray,
-                  mask_hist: np.ndarray | None, skin: bool = False) -> np.ndarray:
+                  mask_hist: np.ndarray | None, skin: bool = False,
+                  off_person: bool = True) -> np.ndarray:
         """GrabCut-style iterated graph cut (Rother et al. 2004; PyMaxflow) of one growth.
 
         ``added`` starts the click's colour model, ``weight`` weighs the pixels of the
@@ -423,17 +439,27 @@ class ClickRefiner:
         ``skin``: a pixel must also look more like the garment than like the skin model.
         """
         area = self._area
-        penalty = _BIAS + self._off_person
+        penalty = _BIAS + self._off_person if off_person else np.full(self._n, _BIAS)
+        skin_density = None
+        if skin and self._skin_hist is not None:
+            # the skin model is what the parse calls background on the person; the click
+            # says its own part is garment (a trouser leg the parse missed), so what is
+            # like and near it does not count as skin
+            skin_hist = self._histogram(self._skin * self._elsewhere(node))
+            if skin_hist.sum() >= _MIN_MODEL_PIXELS:
+                skin_density = _smooth_density(skin_hist)
         for _ in range(_ITERATIONS):
             bg = _smooth_density(self._histogram(weight * ~added) + self._prior_hist)
-            lr = self._log_ratio(_smooth_density(self._histogram(added)), bg)
+            part = _smooth_density(self._histogram(added))
+            lr = self._log_ratio(part, bg)
             if mask_hist is not None:
                 lr = np.minimum(lr, self._log_ratio(_smooth_density(mask_hist), bg))
-                if skin and self._skin_hist is not None:
-                    # never add what looks more like skin than like the garment (a face
-                    # of the colour of the shirt collar that was clicked)
-                    lr = np.minimum(lr, self._log_ratio(_smooth_density(mask_hist),
-                                                        _smooth_density(self._skin_hist)))
+            if skin_density is not None:
+                # never add what looks more like skin than like the garment (a face of the
+                # colour of the shirt collar that was clicked), or than like the clicked
+                # part when the garment's colours do not apply
+                garment = part if mask_hist is None else _smooth_density(mask_hist)
+                lr = np.minimum(lr, self._log_ratio(garment, skin_density))
             gain = lr - area * penalty
             seed = added & domain
             seed[node] = True
