@@ -257,7 +257,13 @@ def _check_size(width: int, height: int, label: str) -> None:
 
 
 def _open_and_decode(fp: Any, label: str) -> np.ndarray:
-    """Open ``fp`` with Pillow, check its size, decode fully, orient and convert it."""
+    """Open ``fp`` with Pillow, check its size, decode fully, orient and convert it.
+
+    Every exception Pillow raises on the way (opening, reading the header or EXIF,
+    counting frames, decoding: ``OSError``, ``SyntaxError``, ``ValueError``,
+    ``TypeError``, ``struct.error``, ...) becomes an :class:`ImageLoadError` naming
+    ``label``; only ``MemoryError`` passes through unchanged.
+    """
     try:
         with warnings.catch_warnings():
             # MAX_PIXELS is the policy here; PIL's own (lower) warning threshold is not.
@@ -274,33 +280,43 @@ def _open_and_decode(fp: Any, label: str) -> np.ndarray:
         ) from exc
     except OSError as exc:
         raise ImageLoadError(f"{label}: cannot read the file ({exc})") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's plug-ins raise many kinds for malformed headers
+        raise ImageLoadError(
+            f"{label}: the image header is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
 
     with image:
-        width, height = image.size
-        _check_size(width, height, label)
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            warnings.warn(
-                f"{label} has {frames} frames (animation or multi-page file); "
-                "using the first one",
-                stacklevel=3,
-            )
-            image.seek(0)
         try:
-            # Decode now, inside the try: a truncated file fails here, not later.
-            image.load()
-        except (MemoryError, Image.DecompressionBombError):
+            return _decode_opened(image, label)
+        except (ImageLoadError, MemoryError):
             raise
         except Exception as exc:
             raise ImageLoadError(
                 f"{label}: the {image.format or 'image'} data is truncated or corrupt "
-                f"and cannot be decoded ({exc})"
+                f"and cannot be decoded ({type(exc).__name__}: {exc})"
             ) from exc
-        oriented = _apply_exif_orientation(image, label)
-        try:
-            return to_rgb_uint8(oriented, label)
-        except ValueError as exc:
-            raise ImageLoadError(str(exc)) from exc
+
+
+def _decode_opened(image: Image.Image, label: str) -> np.ndarray:
+    """Size check, first frame, full decode, EXIF orientation, RGB conversion."""
+    width, height = image.size
+    _check_size(width, height, label)
+    frames = getattr(image, "n_frames", 1)  # counting frames reads the whole file
+    if frames > 1:
+        warnings.warn(
+            f"{label} has {frames} frames (animation or multi-page file); "
+            "using the first one",
+            stacklevel=4,
+        )
+        image.seek(0)
+    image.load()  # decode now: a truncated file fails here, not later
+    oriented = _apply_exif_orientation(image, label)
+    try:
+        return to_rgb_uint8(oriented, label)
+    except ValueError as exc:
+        raise ImageLoadError(str(exc)) from exc
 
 
 def _apply_exif_orientation(image: Image.Image, label: str) -> Image.Image:
@@ -364,13 +380,15 @@ def load_image(source: Any, *, max_side: int | None = None, name: str | None = N
         rgb = _open_and_decode(io.BytesIO(bytes(source)), label)
     elif isinstance(source, Image.Image):
         _check_size(*source.size, label)
-        frames = getattr(source, "n_frames", 1)
-        if frames > 1:
-            warnings.warn(f"{label} has {frames} frames; using the current one", stacklevel=2)
         try:
+            frames = getattr(source, "n_frames", 1)
             source.load()
+        except MemoryError:
+            raise
         except Exception as exc:
             raise ImageLoadError(f"{label}: image data cannot be decoded ({exc})") from exc
+        if frames > 1:
+            warnings.warn(f"{label} has {frames} frames; using the current one", stacklevel=2)
         try:
             rgb = to_rgb_uint8(_apply_exif_orientation(source, label), label)
         except ValueError as exc:
