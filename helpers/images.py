@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from helpers._checks import check_choice, check_image, check_labels, check_map
+from helpers.paths import display_path, name_limit
 
 __all__ = [
     "CONTENT_SAMPLES",
@@ -231,14 +232,15 @@ def to_rgb_uint8(image: Image.Image | np.ndarray, name: str = "image") -> np.nda
 
 def _describe_source(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display_path(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     if isinstance(source, Image.Image):
         return "<PIL image>"
     if isinstance(source, np.ndarray):
         return f"<array {source.shape} {source.dtype}>"
-    return str(getattr(source, "name", "<file object>"))
+    name = getattr(source, "name", None)
+    return display_path(name) if isinstance(name, (str, bytes, os.PathLike)) else "<file object>"
 
 
 def _check_size(width: int, height: int, label: str) -> None:
@@ -610,11 +612,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *,
         The destination path.
     """
     path = Path(path).expanduser()
+    limit = name_limit(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise OSError(
+            f"cannot write {display_path(path)}: its name is {len(os.fsencode(path.name))} "
+            f"bytes, more than this file system's limit of {limit}; choose a shorter name"
+        )
     _refuse_protected(path, protect)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     _ensure_parent(path)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temp = _temp_name(path)
     try:
         # os.open with 0o666 lets the umask decide the final permissions, as open() would.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -629,6 +637,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *,
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _temp_name(path: Path) -> Path:
+    """``.<name>.<random>.tmp`` beside ``path``, its name shortened to fit the folder's
+    limit (a name near the limit must still get a temporary sibling)."""
+    limit = name_limit(path.parent)
+    tail = f".{uuid.uuid4().hex[:12]}.tmp"
+    head = "." + path.name
+    while len(os.fsencode(head + tail)) > limit:
+        head = head[:-1]
+    return path.with_name(head + tail)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -700,7 +719,10 @@ def save_json(obj: Any, path: str | os.PathLike, *,
               protect: Iterable[str | os.PathLike] = ()) -> Path:
     """Write ``obj`` as JSON atomically (sorted keys, indent 2, trailing newline).
 
-    Numpy scalars and arrays and paths are converted to plain JSON values.
+    Numpy scalars and arrays and paths are converted to plain JSON values. Strings
+    holding surrogate escapes (file names that are not UTF-8) are written as
+    ``\\udcNN`` escapes: the file stays valid UTF-8 and ``json.loads`` gives the same
+    string back.
 
     Parameters
     ----------
@@ -717,7 +739,10 @@ def save_json(obj: Any, path: str | os.PathLike, *,
         The destination path.
     """
     text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default)
-    return atomic_write_bytes(path, (text + "\n").encode("utf-8"), protect=protect)
+    # A file name that is not UTF-8 reaches us as lone surrogates; written as \udcNN
+    # escapes they keep the JSON valid and read back as the same name.
+    data = (text + "\n").encode("utf-8", errors="backslashreplace")
+    return atomic_write_bytes(path, data, protect=protect)
 
 
 # --------------------------------------------------------------------------- fabrics

@@ -41,6 +41,7 @@ from typing import Any
 from helpers import RESULTS_DIR
 from helpers.blend import BLEND_METHODS
 from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
+from helpers.paths import DEFAULT_NAME_MAX, display_path, fit_name, name_limit
 from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
 
 EXIT_OK = 0
@@ -216,10 +217,20 @@ def style_spec(style: str | None) -> str:
 # --------------------------------------------------------------------------- photos
 
 
-def _output_name(photo: Path, style_name: str, taken: set[str]) -> str:
-    name = f"{photo.stem}_{style_name}.png"
+#: The longest suffix --save-stages adds to an output's stem; output names leave room for it.
+_STAGE_SUFFIX_ROOM = len("_stylized")
+
+
+def _output_name(photo: Path, style_name: str, taken: set[str], *,
+                 limit: int = DEFAULT_NAME_MAX) -> str:
+    """``<stem>_<style>.png``: unique in ``taken``, within ``limit`` bytes with room for a
+    stage suffix (a long stem is shortened, see :func:`helpers.paths.fit_name`), and
+    visible: the leading dots of a hidden photo's name are dropped."""
+    stem = photo.stem.lstrip(".") or "photo"
+    name = fit_name(stem, f"_{style_name}.png", limit=limit, reserve=_STAGE_SUFFIX_ROOM)
     if name in taken:  # "a.jpg" and "a.png" both given: keep both results
-        name = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}_{style_name}.png"
+        name = fit_name(stem, f"_{photo.suffix.lstrip('.').lower()}_{style_name}.png",
+                        limit=limit, reserve=_STAGE_SUFFIX_ROOM)
     taken.add(name)
     return name
 
@@ -343,6 +354,7 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
     processed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     taken: set[str] = set()
+    limit = name_limit(folder)
     bar = tqdm(photos, desc="photos", unit="photo", disable=not progress, file=sys.stderr)
     for photo in bar:
         start = time.perf_counter()
@@ -356,18 +368,19 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                 region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
-                                    folder / _output_name(photo, style_name, taken),
+                                    folder / _output_name(photo, style_name, taken,
+                                                          limit=limit),
                                     protect=[photo])
                 stage_files = (save_stages(result, style_image, target, protect=[photo])
                                if stages else [])
             except Exception as exc:  # one bad photo must not stop the batch: report it
                 reason = f"{type(exc).__name__}: {exc}"
                 failed.append({"input": str(photo), "reason": reason})
-                bar.write(f"failed: {photo}: {reason}")
+                bar.write(f"failed: {display_path(photo)}: {display_path(reason)}")
                 continue
         notes = list(dict.fromkeys(str(item.message) for item in caught))
         for note in notes:
-            bar.write(f"note: {photo.name}: {note}")
+            bar.write(f"note: {display_path(photo.name)}: {display_path(note)}")
         processed.append({"input": str(photo), "output": str(target),
                           "size": list(image.shape[:2]),
                           "seconds": time.perf_counter() - start, "warnings": notes,
@@ -547,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
         output_dir = prepare_output_dir(args.output or default_output)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {display_path(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
     backend_args = {key: getattr(args, key) for key in ("segmentation", "saliency",
@@ -560,8 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: list[str] = []
 
     if notebooks:
-        print(f"notebooks: {len(notebooks)} from {notebooks[0].parent} -> "
-              f"{output_dir / 'notebooks'}")
+        print(f"notebooks: {len(notebooks)} from {display_path(notebooks[0].parent)} -> "
+              f"{display_path(output_dir / 'notebooks')}")
         parameters: dict[str, Any] = {"max_side": max_side, "output_dir": str(output_dir),
                                       **backend_args}
         if args.style is not None:
@@ -593,7 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
                   f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
         print(f"backends: {pipeline.backend_line()}")
-        print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
+        print(f"photos: {len(photos)} -> {display_path(output_dir / 'photos')} "
+              f"(style {display_path(style)})")
         processed, failed = process_photos(
             photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
             method=args.method or DEFAULT_METHOD, stages=args.save_stages)
@@ -610,10 +624,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failures:
         print(f"FAILED: {len(failures)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
         for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        print(f"metrics: {metrics_path}", file=sys.stderr)
+            print(f"  {display_path(line)}", file=sys.stderr)
+        print(f"metrics: {display_path(metrics_path)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"done in {seconds:.1f} s; metrics: {metrics_path}")
+    print(f"done in {seconds:.1f} s; metrics: {display_path(metrics_path)}")
     return EXIT_OK
 
 

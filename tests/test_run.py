@@ -261,3 +261,41 @@ def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, 
     assert f"the photo has no {absent}; garments present: {', '.join(present)}" in err
     assert not (tmp_path / "out" / "photos").exists() or not any(
         (tmp_path / "out" / "photos").iterdir())
+
+
+@pytest.mark.parametrize("raw_name, output", [
+    (b"caf\xe9.png", "caf\udce9_stripes.png"),  # Latin-1 bytes: not valid UTF-8
+    (b".hidden.png", "hidden_stripes.png"),  # named explicitly: processed, output visible
+    (b"x" * 246 + b".png", None),  # near the limit: the output and its stages must fit
+])
+def test_file_names_the_file_system_accepts_work_in_photo_mode(photo_folder, tmp_path, capsys,
+                                                              raw_name, output):
+    import os
+
+    photo = os.fsdecode(os.fsencode(tmp_path) + b"/" + raw_name)
+    os.link(photo_folder / "astronaut.png", photo)
+    status = main(["--no-notebooks", "--quick", "--content", photo, "--output",
+                   str(tmp_path / "out"), "--style", "stripes", "--save-stages"])
+    captured = capsys.readouterr()  # printing the name raised UnicodeEncodeError once
+    assert status == EXIT_OK, captured.err
+    made = sorted(path.name for path in (tmp_path / "out" / "photos").iterdir())
+    assert len(made) == 7  # the output and its six stages
+    main_output = min(made, key=len)
+    if output is not None:
+        assert main_output == output
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    assert all(len(os.fsencode(name)) <= limit for name in made)
+    assert main_output.endswith("_stripes.png")
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_bytes().decode("utf-8"))
+    assert metrics["photos"]["processed"][0]["input"] == photo  # the exact name, kept
+
+
+def test_control_characters_in_a_failing_name_are_escaped(tmp_path, capsys):
+    bad = tmp_path / "evil\x1b[2J\nname.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    status = main(["--no-notebooks", "--quick", "--content", str(bad), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert "evil\\x1b[2J\\nname.png" in err and "\x1b" not in err
+    assert all("name.png" not in line or "evil" in line for line in err.splitlines())
