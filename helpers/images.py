@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from helpers._checks import check_choice, check_image, check_labels, check_map
+from helpers._checks import MIN_SIDE, check_choice, check_image, check_labels, check_map
 from helpers.paths import display_path, name_limit
 
 __all__ = [
@@ -54,8 +54,6 @@ __all__ = [
     "to_rgb_uint8",
 ]
 
-#: Smallest accepted image side in pixels; the segmentation networks need some context.
-MIN_SIDE = 16
 #: Largest accepted pixel count (width x height); larger files are refused before decoding.
 MAX_PIXELS = 100_000_000
 

@@ -41,7 +41,7 @@ from helpers import segmentation
 from helpers import weights as weights_module
 from helpers._checks import (
     check_choice,
-    check_image,
+    check_image_size,
     check_map,
     check_positive,
     check_unit_interval,
@@ -410,13 +410,7 @@ class Pipeline:
         ValueError
             Not an RGB uint8 image, or smaller than the minimum size.
         """
-        from helpers.images import MIN_SIDE
-
-        check_image(image, "content")
-        height, width = image.shape[:2]
-        if min(height, width) < MIN_SIDE:
-            raise ValueError(f"content: image is {width}x{height} px; both sides must be at "
-                             f"least {MIN_SIDE} px")
+        check_image_size(image, "content")
         key = array_digest(image)
         if key != self._content_key:
             self._content = image
@@ -601,7 +595,7 @@ class Pipeline:
         """
         from helpers.stylize import load_stylizer
 
-        check_image(style, "style")
+        check_image_size(style, "style")
         backend = self.backends["stylization"]
         key = (self._content_key, array_digest(style), float(strength), float(stroke_scale),
                bool(preserve_colors), backend, self.max_side)
@@ -678,7 +672,7 @@ class Pipeline:
         check_positive(stroke_scale, "stroke_scale")
         if softness is not None and not (np.isfinite(softness) and softness >= 0):
             raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
-        check_image(style, "style")
+        check_image_size(style, "style")
         self.set_content(content)
         self.timings = {}
         prediction = self.prediction(region, positive=positive, negative=negative)

@@ -202,15 +202,32 @@ def collect_photos(path: str | os.PathLike) -> list[Path]:
 
 
 def style_spec(style: str | None) -> str:
-    """A style as the notebooks take it: a sample name, or an absolute path."""
-    from helpers.images import STYLE_SAMPLES
+    """A style as the notebooks take it: a sample name, or an absolute path.
+
+    A style file is decoded here, before any work, so that an empty, truncated,
+    non-image or too small file is a usage error (one line, exit 2), not a traceback
+    in every notebook and photo.
+
+    Raises
+    ------
+    UsageError
+        Neither a sample nor a file, or a file that does not load as an image.
+    """
+    from helpers.images import STYLE_SAMPLES, ImageLoadError, load_image
 
     if style is None or style in STYLE_SAMPLES:
         return style or DEFAULT_STYLE
     path = Path(style).expanduser().absolute()
     if not path.is_file():
         raise UsageError(f"--style {style!r} is neither a sample ({', '.join(STYLE_SAMPLES)}) "
-                         f"nor an existing file (looked for {path})")
+                         f"nor an existing file (looked for {display_path(path)})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an animation's first frame is fine here
+            load_image(path, max_side=1024)
+    except ImageLoadError as exc:
+        raise UsageError(f"--style: {exc}; give an image file or a sample name "
+                         f"({', '.join(STYLE_SAMPLES)})") from exc
     return str(path)
 
 

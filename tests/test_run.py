@@ -299,3 +299,40 @@ def test_control_characters_in_a_failing_name_are_escaped(tmp_path, capsys):
     assert status == EXIT_FAILED
     assert "evil\\x1b[2J\\nname.png" in err and "\x1b" not in err
     assert all("name.png" not in line or "evil" in line for line in err.splitlines())
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"just some text, not a picture\n", "not a recognised image file"),
+    ("truncated", "truncated or corrupt"),
+    ("tiny", "both sides must be at least 16 px"),
+])
+def test_a_bad_style_file_is_a_usage_error_before_any_work(photo_folder, tmp_path, capsys,
+                                                           monkeypatch, content, reason):
+    import io
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("work started despite the unusable style file")
+
+    monkeypatch.setattr(run_module, "process_photos", must_not_run)
+    monkeypatch.setattr(run_module, "run_notebooks", must_not_run)
+    if content == "truncated":
+        noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, "JPEG")
+        content = buffer.getvalue()[:len(buffer.getvalue()) // 3]
+    elif content == "tiny":
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "PNG")
+        content = buffer.getvalue()
+    style = tmp_path / "style.jpg"
+    style.write_bytes(content)
+    for mode in (["--content", str(photo_folder / "astronaut.png"), "--no-notebooks"],
+                 ["--content", str(photo_folder)], []):  # photo, folder and notebooks
+        status = main([*mode, "--quick", "--style", str(style), "--output",
+                       str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert status == EXIT_USAGE
+        assert err.count("\n") == 1 and err.startswith("error: --style: ")
+        assert str(style) in err and reason in err
+    assert not (tmp_path / "out").exists()
