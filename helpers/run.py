@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -470,13 +471,65 @@ def find_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     return notebooks
 
 
+#: Parameters every notebook's ``parameters`` cell must declare: without them the run's
+#: --output and size would be silently ignored (the notebook would write into its own
+#: default folder).
+REQUIRED_PARAMETERS = ("output_dir", "max_side")
+
+
+def _papermill_path(path: Path) -> str:
+    """``path`` as papermill takes it literally: papermill formats input and output paths
+    with the notebook's parameters (``str.format``), so braces are doubled."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """The names a notebook's ``parameters`` cell declares, checked for the required ones.
+
+    Raises
+    ------
+    UsageError
+        No cell tagged ``parameters``, or one that lacks :data:`REQUIRED_PARAMETERS`;
+        the message names the notebook.
+    """
+    import nbformat
+    import papermill
+
+    try:
+        cells = nbformat.read(str(notebook), as_version=4).cells
+    except Exception as exc:  # not JSON, not a notebook: say which file
+        raise UsageError(f"notebook {display_path(notebook)} cannot be read "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in cells):
+        raise UsageError(
+            f"notebook {display_path(notebook)} has no cell tagged 'parameters', so "
+            f"--output and --max-side would be ignored; tag the cell that sets "
+            f"{' and '.join(REQUIRED_PARAMETERS)} with 'parameters' (in Jupyter: View > "
+            "Cell Toolbar > Tags)")
+    try:
+        declared = set(papermill.inspect_notebook(_papermill_path(notebook)))
+    except Exception as exc:  # e.g. no kernel name in its metadata
+        raise UsageError(f"notebook {display_path(notebook)}: papermill cannot read its "
+                         f"parameters ({type(exc).__name__}: {exc})") from exc
+    missing = [name for name in REQUIRED_PARAMETERS if name not in declared]
+    if missing:
+        raise UsageError(
+            f"notebook {display_path(notebook)}: its 'parameters' cell does not set "
+            f"{', '.join(missing)}, so the run's value would be ignored; add "
+            f"{' and '.join(missing)} to that cell")
+    return declared
+
+
 def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[str, Any], *,
                   cell_timeout: float | None = None) -> list[NotebookRun]:
     """Execute each notebook with papermill; a failing one is reported and the rest go on.
 
     Each notebook gets the entries of ``parameters`` that its ``parameters`` cell
-    declares. Executed notebooks go to ``<output_dir>/notebooks/``; one line per
-    notebook is printed with its elapsed time (and the failing cell and error).
+    declares; a notebook without such a cell, or whose cell lacks
+    :data:`REQUIRED_PARAMETERS`, fails without running (:func:`notebook_parameters`).
+    Paths are passed to papermill literally (braces in a folder name are kept).
+    Executed notebooks go to ``<output_dir>/notebooks/``; one line per notebook is
+    printed with its elapsed time (and the failing cell and error).
 
     Returns
     -------
@@ -495,11 +548,12 @@ def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[
         start = time.perf_counter()
         error = None
         try:
-            declared = papermill.inspect_notebook(str(notebook))
+            declared = notebook_parameters(notebook)
             given = {key: value for key, value in parameters.items() if key in declared}
             with _stderr_to(log):
                 papermill.execute_notebook(
-                    str(notebook), str(executed), parameters=given, kernel_name="python3",
+                    _papermill_path(notebook), _papermill_path(executed), parameters=given,
+                    kernel_name="python3",
                     cwd=str(notebook.parent), progress_bar=False, log_output=False,
                     execution_timeout=cell_timeout)
         except Exception as exc:  # report and go on with the other notebooks
@@ -568,11 +622,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--save-stages writes the stages of your photos: give --content")
         if args.no_notebooks and not args.content and not args.ui_check:
             raise UsageError("nothing to do: --no-notebooks without --content or --ui-check")
-        if args.cell_timeout <= 0:
-            raise UsageError("--cell-timeout must be a positive number of seconds")
+        if not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
+            # "nan" and "inf" parse as floats: nan > 0 is False but so is nan <= 0
+            raise UsageError(f"--cell-timeout must be a positive number of seconds, got "
+                             f"{args.cell_timeout:g}")
         style = style_spec(args.style)
         photos = collect_photos(args.content) if args.content else []
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
+        for notebook in notebooks:
+            notebook_parameters(notebook)
         # --quick keeps its small pictures away from the committed figures in results/.
         default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
         output_dir = prepare_output_dir(args.output or default_output)

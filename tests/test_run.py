@@ -111,6 +111,12 @@ def test_unwritable_output_directory_is_a_clear_error_before_any_work(
     (["--quick", "--max-side", "512", "--no-notebooks", "--content", "."], "not both"),
     # 0 once fell through "or 1024" and ran silently at 1024
     (["--max-side", "0", "--no-notebooks", "--content", "."], "must be at least 64 pixels, got 0"),
+    (["--max-side", "-5", "--no-notebooks", "--content", "."], "at least 64 pixels, got -5"),
+    # "nan" once passed the "<= 0" check and reached papermill
+    (["--cell-timeout", "nan"], "--cell-timeout must be a positive number of seconds, got nan"),
+    (["--cell-timeout", "inf"], "--cell-timeout must be a positive number of seconds, got inf"),
+    (["--cell-timeout", "0"], "--cell-timeout must be a positive number of seconds, got 0"),
+    (["--notebooks-dir", "/no/such/folder"], "no notebooks (*.ipynb) in /no/such/folder"),
 ])
 def test_usage_errors_exit_2_with_a_message(argv, message, tmp_path, capsys):
     status = main([*argv, "--output", str(tmp_path / "out")])
@@ -336,3 +342,66 @@ def test_a_bad_style_file_is_a_usage_error_before_any_work(photo_folder, tmp_pat
         assert err.count("\n") == 1 and err.startswith("error: --style: ")
         assert str(style) in err and reason in err
     assert not (tmp_path / "out").exists()
+
+
+def _untagged(path, source='max_side = 1024\noutput_dir = "results"'):
+    notebook = new_notebook()
+    notebook.cells = [new_code_cell(source), new_code_cell("y = 1")]
+    nbformat.write(notebook, path)
+
+
+def _tagged_without_output_dir(path):
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    parameters = new_code_cell("max_side = 1024")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters]
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.parametrize("make, message", [
+    (_untagged, "has no cell tagged 'parameters', so --output and --max-side would be ignored"),
+    (_tagged_without_output_dir,
+     "its 'parameters' cell does not set output_dir"),
+])
+def test_a_notebook_whose_parameters_would_be_ignored_is_refused_before_any_work(
+        tmp_path, capsys, monkeypatch, make, message):
+    # A lost 'parameters' tag once ran the notebook with its defaults, writing into the
+    # checkout's own results/, and reported "ok".
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("papermill ran despite the notebook's parameters")
+
+    import papermill
+
+    monkeypatch.setattr(papermill, "execute_notebook", must_not_run)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks / "a_fine.ipynb", "x = 1")
+    make(notebooks / "b_lost.ipynb")
+    status = main(["--quick", "--notebooks-dir", str(notebooks), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE
+    assert "b_lost.ipynb" in err and message in err
+    assert not (tmp_path / "out").exists()
+    # Called directly, run_notebooks reports it as that notebook's failure.
+    runs = run_module.run_notebooks([notebooks / "b_lost.ipynb"], tmp_path / "direct", {})
+    assert not runs[0].ok and message in runs[0].error
+
+
+@pytest.mark.slow
+def test_braces_in_the_output_path_are_taken_literally(tmp_path, capsys):
+    # papermill formats paths with the parameters: "{max_side}" became "256", "{x}" failed.
+    notebooks = tmp_path / "in {x} {max_side}"
+    notebooks.mkdir()
+    write_notebook(notebooks / "a_{y}.ipynb", "import pathlib\n"
+                   "pathlib.Path(output_dir, 'seen.txt').write_text(str(max_side))")
+    output = tmp_path / "out {x} {max_side}"
+    status = main(["--quick", "--notebooks-dir", str(notebooks), "--output", str(output)])
+    captured = capsys.readouterr()
+    assert status == EXIT_OK, captured.out + captured.err
+    assert (output / "notebooks" / "a_{y}.ipynb").is_file()
+    assert (output / "seen.txt").read_text() == "256"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [notebooks.name, output.name])
