@@ -159,13 +159,28 @@ class _LRU:
 
 def _fetch_first(candidates: Sequence[tuple[str, str]], *, cache: Any,
                  download: bool) -> tuple[str | None, str | None]:
-    """Download the first candidate's weights that can be had; ``(backend, why_not)``."""
+    """Download the first candidate's weights that can be had; ``(backend, why_not)``.
+
+    ``why_not`` is the last candidate's reason, led by what happened to any corrupt
+    cached file on the way (moved aside), so the note never calls it missing.
+    """
     why = None
     for backend, weights in candidates:
         path, why = weights_module.fetch_for_auto(weights, cache=cache, download=download)
         if path is not None:
             return backend, None
-    return None, why
+    corrupt = [weights_module.moved_aside(weights) for _, weights in candidates]
+    corrupt = [what for what in corrupt if what and what not in (why or "")]
+    return None, "; ".join([*corrupt, why or ""]).strip("; ") or None
+
+
+def _absence(label: str, first: str, why: str | None, cache: Any, candidates: Sequence[str]
+             ) -> str:
+    """The clause of the fall-back note: missing weights, or corrupt ones moved aside."""
+    if any(weights_module.moved_aside(weights) for weights in candidates):
+        return f"the {label} weights are unusable ({why})"
+    where = weights_module.weight_path(first, cache=cache).parent
+    return f"no {label} weights in {where} ({why})"
 
 
 def resolve_backend(stage: str, name: str, *, cache: Any = None,
@@ -223,9 +238,9 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
             if fetched is not None:
                 chosen = fetched
             else:
-                where = weights_module.weight_path(first, cache=cache).parent
-                note = (f"segmentation: no U²-Net cloth weights in {where} ({why}), using "
-                        f"the offline {chosen!r} parser (see helpers.weights to install them)")
+                absence = _absence("U²-Net cloth", first, why, cache, missing)
+                note = (f"segmentation: {absence}, using the offline {chosen!r} parser (see "
+                        "helpers.weights to install them)")
     else:
         chosen = next((candidate for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()
                        if weights_module.is_available(weights, cache=cache)), None)
@@ -235,10 +250,11 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
                 [(candidate, weights) for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()],
                 cache=cache, download=download)
         if chosen is None:
-            where = weights_module.weight_path(first, cache=cache).parent
+            absence = _absence("U²-Net", first, why, cache,
+                               [weights for weights, _ in _SALIENCY_WEIGHTS.values()])
             chosen = _OFFLINE_SALIENCY
-            note = (f"saliency: no U²-Net weights in {where} ({why}), using the offline "
-                    f"{chosen!r} (see helpers.weights to install them)")
+            note = (f"saliency: {absence}, using the offline {chosen!r} (see helpers.weights "
+                    "to install them)")
     if note is not None and not allow_offline:
         # Raises WeightsUnavailableError with the URLs and the path to place the file in.
         weights_module.ensure_weights(first, cache=cache, download=False)

@@ -77,7 +77,8 @@ def test_auto_order_comes_from_the_registry(empty_cache, monkeypatch):
     from helpers import segmentation
 
     # The torch checkpoint alone installed: "auto" takes it, the ONNX one is tried first.
-    spec = dataclasses.replace(weights.REGISTRY["cloth_segm_u2net"], md5=None, size_bytes=None)
+    # A known size verifies the stand-in file (with neither md5 nor size, it must load).
+    spec = dataclasses.replace(weights.REGISTRY["cloth_segm_u2net"], md5=None, size_bytes=128)
     monkeypatch.setitem(weights.REGISTRY, "cloth_segm_u2net", spec)
     empty_cache.mkdir(parents=True)
     (empty_cache / spec.filename).write_bytes(b"\x80\x02" * 64)
@@ -92,7 +93,7 @@ def test_auto_without_offline_fallback_raises_with_the_download_facts(empty_cach
 
 
 def test_auto_prefers_installed_weights(empty_cache, monkeypatch):
-    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=None)
+    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=128)
     monkeypatch.setitem(weights.REGISTRY, "u2netp_onnx", spec)
     empty_cache.mkdir(parents=True)
     (empty_cache / spec.filename).write_bytes(b"\x08\x01" * 64)
