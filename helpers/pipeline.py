@@ -128,6 +128,111 @@ def _freeze(choice: Any) -> Any:
     return choice
 
 
+# ----------------------------------------------------------------------- memory
+
+#: Peak memory of loading and restyling one photo (offline back-ends, max_side 1024):
+#: a fixed part (interpreter, libraries, models) plus a part per pixel of the photo
+#: (full-size maps and images). Least-squares fit to ``python -m benchmarks.memory``
+#: (README, Limits), rounded up.
+PEAK_BYTES_BASE = 256 * 2**20
+PEAK_BYTES_PER_PIXEL = 170
+
+
+class NotEnoughMemoryError(MemoryError):
+    """The estimated peak memory of a photo exceeds the memory available; nothing ran."""
+
+
+def estimate_peak_memory(height: int, width: int) -> int:
+    """Estimated peak memory, in bytes, of loading and restyling an ``height x width`` photo.
+
+    Parameters
+    ----------
+    height, width : int
+        The photo's size in pixels (at full size: outputs keep it).
+
+    Returns
+    -------
+    int
+        ``PEAK_BYTES_BASE + PEAK_BYTES_PER_PIXEL * height * width`` (about 2.3 GB at
+        12 MP, 17.3 GB at the 100 MP cap), from :mod:`benchmarks.memory`.
+    """
+    return int(PEAK_BYTES_BASE + PEAK_BYTES_PER_PIXEL * int(height) * int(width))
+
+
+def _meminfo_available(text: str) -> int | None:
+    """``MemAvailable`` of a ``/proc/meminfo`` text, in bytes (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            parts = line.split()
+            return int(parts[1]) * 1024 if len(parts) >= 2 and parts[1].isdigit() else None
+    return None
+
+
+def available_memory() -> int | None:
+    """Memory available to start new work, in bytes, or None when it cannot be told.
+
+    ``psutil.virtual_memory().available`` when psutil is installed, else ``MemAvailable``
+    of ``/proc/meminfo`` (Linux), else free pages from ``os.sysconf``.
+    """
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            found = _meminfo_available(stream.read())
+        if found is not None:
+            return found
+    except OSError:
+        pass
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(height: int, width: int, *, label: str = "the photo",
+                 available: int | None = None) -> int:
+    """Refuse a photo whose estimated peak memory exceeds the memory available.
+
+    Parameters
+    ----------
+    height, width : int
+        The photo's size in pixels.
+    label : str
+        Names the photo in the message.
+    available : int, optional
+        Bytes available (default :func:`available_memory`; when that cannot be told, no
+        check is made).
+
+    Returns
+    -------
+    int
+        The estimate (:func:`estimate_peak_memory`) in bytes.
+
+    Raises
+    ------
+    NotEnoughMemoryError
+        The estimate exceeds ``available``; the message gives both and the largest size
+        of this aspect ratio that fits.
+    """
+    needed = estimate_peak_memory(height, width)
+    available = available_memory() if available is None else int(available)
+    if available is None or needed <= available:
+        return needed
+    room = max(available - PEAK_BYTES_BASE, 0) / PEAK_BYTES_PER_PIXEL
+    scale = min(1.0, (room / (int(height) * int(width))) ** 0.5)
+    fits = f"{int(width * scale)}x{int(height * scale)} px" if scale > 0 else "no size"
+    raise NotEnoughMemoryError(
+        f"{label} is {width}x{height} px and needs about {needed / 1e9:.1f} GB of memory at "
+        f"peak, but only {available / 1e9:.1f} GB is available; downscale it (at most "
+        f"about {fits} fits now) or free memory first (README, Limits)")
+
+
 def array_digest(array: np.ndarray) -> str:
     """A short content hash of an array (shape, dtype and bytes), for cache keys."""
     digest = hashlib.blake2b(digest_size=16)
@@ -681,6 +786,14 @@ class Pipeline:
         Returns
         -------
         PipelineResult
+
+        Raises
+        ------
+        ValueError
+            A bad parameter or image (before any stage runs).
+        NotEnoughMemoryError
+            The content's estimated peak memory (:func:`estimate_peak_memory`) exceeds
+            the memory available (before any stage runs).
         """
         # Check every parameter before any expensive stage runs.
         check_choice(method, BLEND_METHODS, "blend method")
@@ -690,6 +803,8 @@ class Pipeline:
             raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
         check_image_size(style, "style")
         self.set_content(content)
+        # Refuse up front rather than fail with MemoryError halfway through the stages.
+        check_memory(*self.content.shape[:2], label="content")
         self.timings = {}
         prediction = self.prediction(region, positive=positive, negative=negative)
         mask = prediction.mask

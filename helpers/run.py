@@ -202,6 +202,34 @@ def collect_photos(path: str | os.PathLike) -> list[Path]:
     return photos
 
 
+def photo_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` from an image file's header (nothing decoded), or None when
+    the header cannot be read (loading it will then say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # the loader reports an unreadable file properly
+        return None
+    return int(height), int(width)
+
+
+def check_photo_memory(path: Path) -> None:
+    """Refuse a photo whose estimated peak memory exceeds the memory available, before
+    it is decoded (:func:`helpers.pipeline.check_memory`).
+
+    Raises
+    ------
+    helpers.pipeline.NotEnoughMemoryError
+    """
+    from helpers.pipeline import check_memory
+
+    size = photo_size(path)
+    if size is not None:
+        check_memory(*size, label=display_path(path))
+
+
 def style_spec(style: str | None) -> str:
     """A style as the notebooks take it: a sample name, or an absolute path.
 
@@ -380,6 +408,7 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                check_photo_memory(photo)  # before decoding: no MemoryError halfway
                 image = load_image(photo)
                 pipeline.set_content(image)
                 check_garment_present(pipeline, garment)
@@ -628,6 +657,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{args.cell_timeout:g}")
         style = style_spec(args.style)
         photos = collect_photos(args.content) if args.content else []
+        if args.content and Path(args.content).expanduser().is_file():
+            try:
+                check_photo_memory(photos[0])
+            except MemoryError as exc:  # a photo this machine cannot hold: say so now
+                raise UsageError(str(exc)) from exc
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
         for notebook in notebooks:
             notebook_parameters(notebook)

@@ -352,3 +352,40 @@ def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cach
         pipe.saliency_map()
     with pytest.raises(weights.WeightsUnavailableError, match="cloth_segm_u2net_latest.pth"):
         pipe.parsing()
+
+
+def test_memory_estimate_and_check_with_injected_figures(monkeypatch):
+    from helpers import pipeline
+
+    assert pipeline.estimate_peak_memory(10_000, 10_000) == (
+        pipeline.PEAK_BYTES_BASE + pipeline.PEAK_BYTES_PER_PIXEL * 100_000_000)
+    assert 16e9 < pipeline.estimate_peak_memory(10_000, 10_000) < 18e9  # the 100 MP cap
+    needed = pipeline.check_memory(3000, 4000, available=8 * 10**9)  # fits: the estimate
+    assert needed == pipeline.estimate_peak_memory(3000, 4000)
+    with pytest.raises(pipeline.NotEnoughMemoryError,
+                       match=r"^photo\.jpg is 10000x10000 px and needs about 17\.3 GB of memory "
+                             r"at peak, but only 4\.0 GB is available; downscale it \(at most "
+                             r"about 4\d\d\dx4\d\d\d px fits now\)"):
+        pipeline.check_memory(10_000, 10_000, label="photo.jpg", available=4 * 10**9)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: None)  # unknown: no check
+    assert pipeline.check_memory(10_000, 10_000) > 0
+
+
+def test_available_memory_from_proc_meminfo():
+    from helpers import pipeline
+
+    text = "MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   8000000 kB\n"
+    assert pipeline._meminfo_available(text) == 8_000_000 * 1024
+    assert pipeline._meminfo_available("MemTotal: 5 kB\n") is None
+    assert pipeline.available_memory() > 0  # this machine can tell
+
+
+def test_run_refuses_a_content_too_large_for_the_memory_before_any_stage(content, style,
+                                                                          monkeypatch):
+    from helpers import pipeline
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**8)  # 100 MB free
+    pipe = _offline()
+    with pytest.raises(pipeline.NotEnoughMemoryError, match="content is .* px and needs"):
+        pipe.run(content, style)
+    assert pipe.timings == {}

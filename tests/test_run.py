@@ -405,3 +405,33 @@ def test_braces_in_the_output_path_are_taken_literally(tmp_path, capsys):
     assert (output / "seen.txt").read_text() == "256"
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         [notebooks.name, output.name])
+
+
+def test_a_photo_too_large_for_the_memory_is_refused_before_decoding(photo_folder, tmp_path,
+                                                                     capsys, monkeypatch):
+    from helpers import images, pipeline
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000)).save(big, compress_level=1)  # 12 MP, a small file
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**9)  # 1 GB free
+    decoded = []
+    real_load = images.load_image
+    monkeypatch.setattr(images, "load_image",
+                        lambda source, **kw: decoded.append(source) or real_load(source, **kw))
+    needed = pipeline.estimate_peak_memory(3000, 4000)
+    status = main(["--no-notebooks", "--quick", "--content", str(big), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE and not (tmp_path / "out").exists() and decoded == []
+    assert (f"error: {big} is 4000x3000 px and needs about {needed / 1e9:.1f} GB of memory "
+            "at peak, but only 1.0 GB is available; downscale it (at most about ") in err
+    # In a list of photos it fails alone, before decoding, and the others go on.
+    from helpers.pipeline import Pipeline
+
+    processed, failed = run_module.process_photos(
+        [big, photo_folder / "hopper.png"], "stripes", tmp_path / "photos", progress=False,
+        pipeline=Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                          max_side=256, notify=None))
+    assert [item["input"] for item in failed] == [str(big)]
+    assert failed[0]["reason"].startswith("NotEnoughMemoryError: ")
+    assert len(processed) == 1 and str(big) not in decoded
