@@ -31,6 +31,22 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
+#: Smallest accepted image side in pixels, for files and arrays alike (the segmentation
+#: networks and GrabCut's colour models need some context).
+MIN_SIDE = 16
+
+
+def check_image_size(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Return ``image`` if it is an ``(H, W, 3) uint8`` array with both sides at least
+    :data:`MIN_SIDE` pixels, else raise ``ValueError`` (the message loaders give files)."""
+    check_image(image, name)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"{name}: image is {width}x{height} px; both sides must be at "
+                         f"least {MIN_SIDE} px")
+    return image
+
+
 def check_map(array: np.ndarray, name: str = "mask", shape: tuple[int, int] | None = None,
               ) -> np.ndarray:
     """Check a ``(H, W)`` map with values in [0, 1] and return it as float32.

@@ -404,9 +404,17 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
     return out.copy() if out is content else out
 
 
+#: Below this weight no pixel changes: ``round(255 * alpha)`` is 0 (see :func:`composite`).
+UNCHANGED_BELOW = 0.5 / 255
+
+
 def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | None = None,
                   method: str | None = None) -> None:
-    """Warn that the content comes back unchanged when ``alpha`` is zero everywhere.
+    """Warn when the content comes back unchanged: ``alpha`` below 0.5/255 everywhere.
+
+    The warning names the cause: an empty region; else, for a saliency method, the
+    saliency map M being (nearly) zero over a non-empty garment (use ``feather`` or
+    ``matting``); else the method's weight vanishing over a region too small for it.
 
     Parameters
     ----------
@@ -415,23 +423,32 @@ def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | 
     stacklevel : int
         Passed to :func:`warnings.warn`.
     mask, method : optional
-        The garment region and the blend method: when the region is not empty but a
-        saliency method's weight ``M · mask`` is, the warning blames M, not the region.
+        The garment region and the blend method, to name the cause.
     """
-    if alpha.any():
+    if (alpha > UNCHANGED_BELOW).any():
         return
     import warnings
 
-    if mask is not None and method is not None and "saliency" in method and np.any(mask):
+    region = 0 if mask is None else int(np.count_nonzero(np.asarray(mask) > 0))
+    if mask is None or region == 0:
         warnings.warn(
-            "the saliency map M is zero over the chosen garment, so the content is returned "
-            "unchanged (M covers the person, and this region lies outside it); use the "
-            "'feather' or 'matting' method, which do not depend on M",
+            "the chosen region is empty: the content is returned unchanged; "
+            "pick another garment or add a positive click inside it",
+            stacklevel=stacklevel,
+        )
+        return
+    if method is not None and "saliency" in method:
+        warnings.warn(
+            f"the saliency map M is zero (or nearly: every weight is below 0.5/255) over "
+            f"the chosen garment of {region} pixels, so the content is returned unchanged "
+            "(M covers the person, and this region lies outside it); use the 'feather' "
+            "or 'matting' method, which do not depend on M",
             stacklevel=stacklevel,
         )
         return
     warnings.warn(
-        "the chosen region is empty: the content is returned unchanged; "
-        "pick another garment or add a positive click inside it",
+        f"the {method or 'blending'} weight is below 0.5/255 everywhere although the "
+        f"garment has {region} pixels, so the content is returned unchanged; use the "
+        "'hard' method or a smaller softness",
         stacklevel=stacklevel,
     )

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from helpers._checks import check_choice, check_image, check_labels, check_map
+from helpers._checks import MIN_SIDE, check_choice, check_image, check_labels, check_map
+from helpers.paths import display_path, name_limit
 
 __all__ = [
     "CONTENT_SAMPLES",
@@ -53,8 +54,6 @@ __all__ = [
     "to_rgb_uint8",
 ]
 
-#: Smallest accepted image side in pixels; the segmentation networks need some context.
-MIN_SIDE = 16
 #: Largest accepted pixel count (width x height); larger files are refused before decoding.
 MAX_PIXELS = 100_000_000
 
@@ -231,14 +230,15 @@ def to_rgb_uint8(image: Image.Image | np.ndarray, name: str = "image") -> np.nda
 
 def _describe_source(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
-        return str(source)
+        return display_path(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     if isinstance(source, Image.Image):
         return "<PIL image>"
     if isinstance(source, np.ndarray):
         return f"<array {source.shape} {source.dtype}>"
-    return str(getattr(source, "name", "<file object>"))
+    name = getattr(source, "name", None)
+    return display_path(name) if isinstance(name, (str, bytes, os.PathLike)) else "<file object>"
 
 
 def _check_size(width: int, height: int, label: str) -> None:
@@ -257,7 +257,13 @@ def _check_size(width: int, height: int, label: str) -> None:
 
 
 def _open_and_decode(fp: Any, label: str) -> np.ndarray:
-    """Open ``fp`` with Pillow, check its size, decode fully, orient and convert it."""
+    """Open ``fp`` with Pillow, check its size, decode fully, orient and convert it.
+
+    Every exception Pillow raises on the way (opening, reading the header or EXIF,
+    counting frames, decoding: ``OSError``, ``SyntaxError``, ``ValueError``,
+    ``TypeError``, ``struct.error``, ...) becomes an :class:`ImageLoadError` naming
+    ``label``; only ``MemoryError`` passes through unchanged.
+    """
     try:
         with warnings.catch_warnings():
             # MAX_PIXELS is the policy here; PIL's own (lower) warning threshold is not.
@@ -274,33 +280,43 @@ def _open_and_decode(fp: Any, label: str) -> np.ndarray:
         ) from exc
     except OSError as exc:
         raise ImageLoadError(f"{label}: cannot read the file ({exc})") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's plug-ins raise many kinds for malformed headers
+        raise ImageLoadError(
+            f"{label}: the image header is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
 
     with image:
-        width, height = image.size
-        _check_size(width, height, label)
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            warnings.warn(
-                f"{label} has {frames} frames (animation or multi-page file); "
-                "using the first one",
-                stacklevel=3,
-            )
-            image.seek(0)
         try:
-            # Decode now, inside the try: a truncated file fails here, not later.
-            image.load()
-        except (MemoryError, Image.DecompressionBombError):
+            return _decode_opened(image, label)
+        except (ImageLoadError, MemoryError):
             raise
         except Exception as exc:
             raise ImageLoadError(
                 f"{label}: the {image.format or 'image'} data is truncated or corrupt "
-                f"and cannot be decoded ({exc})"
+                f"and cannot be decoded ({type(exc).__name__}: {exc})"
             ) from exc
-        oriented = _apply_exif_orientation(image, label)
-        try:
-            return to_rgb_uint8(oriented, label)
-        except ValueError as exc:
-            raise ImageLoadError(str(exc)) from exc
+
+
+def _decode_opened(image: Image.Image, label: str) -> np.ndarray:
+    """Size check, first frame, full decode, EXIF orientation, RGB conversion."""
+    width, height = image.size
+    _check_size(width, height, label)
+    frames = getattr(image, "n_frames", 1)  # counting frames reads the whole file
+    if frames > 1:
+        warnings.warn(
+            f"{label} has {frames} frames (animation or multi-page file); "
+            "using the first one",
+            stacklevel=4,
+        )
+        image.seek(0)
+    image.load()  # decode now: a truncated file fails here, not later
+    oriented = _apply_exif_orientation(image, label)
+    try:
+        return to_rgb_uint8(oriented, label)
+    except ValueError as exc:
+        raise ImageLoadError(str(exc)) from exc
 
 
 def _apply_exif_orientation(image: Image.Image, label: str) -> Image.Image:
@@ -364,13 +380,15 @@ def load_image(source: Any, *, max_side: int | None = None, name: str | None = N
         rgb = _open_and_decode(io.BytesIO(bytes(source)), label)
     elif isinstance(source, Image.Image):
         _check_size(*source.size, label)
-        frames = getattr(source, "n_frames", 1)
-        if frames > 1:
-            warnings.warn(f"{label} has {frames} frames; using the current one", stacklevel=2)
         try:
+            frames = getattr(source, "n_frames", 1)
             source.load()
+        except MemoryError:
+            raise
         except Exception as exc:
             raise ImageLoadError(f"{label}: image data cannot be decoded ({exc})") from exc
+        if frames > 1:
+            warnings.warn(f"{label} has {frames} frames; using the current one", stacklevel=2)
         try:
             rgb = to_rgb_uint8(_apply_exif_orientation(source, label), label)
         except ValueError as exc:
@@ -592,11 +610,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *,
         The destination path.
     """
     path = Path(path).expanduser()
+    limit = name_limit(path.parent)
+    if len(os.fsencode(path.name)) > limit:
+        raise OSError(
+            f"cannot write {display_path(path)}: its name is {len(os.fsencode(path.name))} "
+            f"bytes, more than this file system's limit of {limit}; choose a shorter name"
+        )
     _refuse_protected(path, protect)
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a directory")
     _ensure_parent(path)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temp = _temp_name(path)
     try:
         # os.open with 0o666 lets the umask decide the final permissions, as open() would.
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -611,6 +635,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *,
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def _temp_name(path: Path) -> Path:
+    """``.<name>.<random>.tmp`` beside ``path``, its name shortened to fit the folder's
+    limit (a name near the limit must still get a temporary sibling)."""
+    limit = name_limit(path.parent)
+    tail = f".{uuid.uuid4().hex[:12]}.tmp"
+    head = "." + path.name
+    while len(os.fsencode(head + tail)) > limit:
+        head = head[:-1]
+    return path.with_name(head + tail)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -682,7 +717,10 @@ def save_json(obj: Any, path: str | os.PathLike, *,
               protect: Iterable[str | os.PathLike] = ()) -> Path:
     """Write ``obj`` as JSON atomically (sorted keys, indent 2, trailing newline).
 
-    Numpy scalars and arrays and paths are converted to plain JSON values.
+    Numpy scalars and arrays and paths are converted to plain JSON values. Strings
+    holding surrogate escapes (file names that are not UTF-8) are written as
+    ``\\udcNN`` escapes: the file stays valid UTF-8 and ``json.loads`` gives the same
+    string back.
 
     Parameters
     ----------
@@ -699,7 +737,10 @@ def save_json(obj: Any, path: str | os.PathLike, *,
         The destination path.
     """
     text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default)
-    return atomic_write_bytes(path, (text + "\n").encode("utf-8"), protect=protect)
+    # A file name that is not UTF-8 reaches us as lone surrogates; written as \udcNN
+    # escapes they keep the JSON valid and read back as the same name.
+    data = (text + "\n").encode("utf-8", errors="backslashreplace")
+    return atomic_write_bytes(path, data, protect=protect)
 
 
 # --------------------------------------------------------------------------- fabrics

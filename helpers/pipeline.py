@@ -41,7 +41,7 @@ from helpers import segmentation
 from helpers import weights as weights_module
 from helpers._checks import (
     check_choice,
-    check_image,
+    check_image_size,
     check_map,
     check_positive,
     check_unit_interval,
@@ -128,6 +128,111 @@ def _freeze(choice: Any) -> Any:
     return choice
 
 
+# ----------------------------------------------------------------------- memory
+
+#: Peak memory of loading and restyling one photo (offline back-ends, max_side 1024):
+#: a fixed part (interpreter, libraries, models) plus a part per pixel of the photo
+#: (full-size maps and images). Least-squares fit to ``python -m benchmarks.memory``
+#: (README, Limits), rounded up.
+PEAK_BYTES_BASE = 256 * 2**20
+PEAK_BYTES_PER_PIXEL = 170
+
+
+class NotEnoughMemoryError(MemoryError):
+    """The estimated peak memory of a photo exceeds the memory available; nothing ran."""
+
+
+def estimate_peak_memory(height: int, width: int) -> int:
+    """Estimated peak memory, in bytes, of loading and restyling an ``height x width`` photo.
+
+    Parameters
+    ----------
+    height, width : int
+        The photo's size in pixels (at full size: outputs keep it).
+
+    Returns
+    -------
+    int
+        ``PEAK_BYTES_BASE + PEAK_BYTES_PER_PIXEL * height * width`` (about 2.3 GB at
+        12 MP, 17.3 GB at the 100 MP cap), from :mod:`benchmarks.memory`.
+    """
+    return int(PEAK_BYTES_BASE + PEAK_BYTES_PER_PIXEL * int(height) * int(width))
+
+
+def _meminfo_available(text: str) -> int | None:
+    """``MemAvailable`` of a ``/proc/meminfo`` text, in bytes (None when absent)."""
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            parts = line.split()
+            return int(parts[1]) * 1024 if len(parts) >= 2 and parts[1].isdigit() else None
+    return None
+
+
+def available_memory() -> int | None:
+    """Memory available to start new work, in bytes, or None when it cannot be told.
+
+    ``psutil.virtual_memory().available`` when psutil is installed, else ``MemAvailable``
+    of ``/proc/meminfo`` (Linux), else free pages from ``os.sysconf``.
+    """
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            found = _meminfo_available(stream.read())
+        if found is not None:
+            return found
+    except OSError:
+        pass
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(height: int, width: int, *, label: str = "the photo",
+                 available: int | None = None) -> int:
+    """Refuse a photo whose estimated peak memory exceeds the memory available.
+
+    Parameters
+    ----------
+    height, width : int
+        The photo's size in pixels.
+    label : str
+        Names the photo in the message.
+    available : int, optional
+        Bytes available (default :func:`available_memory`; when that cannot be told, no
+        check is made).
+
+    Returns
+    -------
+    int
+        The estimate (:func:`estimate_peak_memory`) in bytes.
+
+    Raises
+    ------
+    NotEnoughMemoryError
+        The estimate exceeds ``available``; the message gives both and the largest size
+        of this aspect ratio that fits.
+    """
+    needed = estimate_peak_memory(height, width)
+    available = available_memory() if available is None else int(available)
+    if available is None or needed <= available:
+        return needed
+    room = max(available - PEAK_BYTES_BASE, 0) / PEAK_BYTES_PER_PIXEL
+    scale = min(1.0, (room / (int(height) * int(width))) ** 0.5)
+    fits = f"{int(width * scale)}x{int(height * scale)} px" if scale > 0 else "no size"
+    raise NotEnoughMemoryError(
+        f"{label} is {width}x{height} px and needs about {needed / 1e9:.1f} GB of memory at "
+        f"peak, but only {available / 1e9:.1f} GB is available; downscale it (at most "
+        f"about {fits} fits now) or free memory first (README, Limits)")
+
+
 def array_digest(array: np.ndarray) -> str:
     """A short content hash of an array (shape, dtype and bytes), for cache keys."""
     digest = hashlib.blake2b(digest_size=16)
@@ -159,13 +264,28 @@ class _LRU:
 
 def _fetch_first(candidates: Sequence[tuple[str, str]], *, cache: Any,
                  download: bool) -> tuple[str | None, str | None]:
-    """Download the first candidate's weights that can be had; ``(backend, why_not)``."""
+    """Download the first candidate's weights that can be had; ``(backend, why_not)``.
+
+    ``why_not`` is the last candidate's reason, led by what happened to any corrupt
+    cached file on the way (moved aside), so the note never calls it missing.
+    """
     why = None
     for backend, weights in candidates:
         path, why = weights_module.fetch_for_auto(weights, cache=cache, download=download)
         if path is not None:
             return backend, None
-    return None, why
+    corrupt = [weights_module.moved_aside(weights) for _, weights in candidates]
+    corrupt = [what for what in corrupt if what and what not in (why or "")]
+    return None, "; ".join([*corrupt, why or ""]).strip("; ") or None
+
+
+def _absence(label: str, first: str, why: str | None, cache: Any, candidates: Sequence[str]
+             ) -> str:
+    """The clause of the fall-back note: missing weights, or corrupt ones moved aside."""
+    if any(weights_module.moved_aside(weights) for weights in candidates):
+        return f"the {label} weights are unusable ({why})"
+    where = weights_module.weight_path(first, cache=cache).parent
+    return f"no {label} weights in {where} ({why})"
 
 
 def resolve_backend(stage: str, name: str, *, cache: Any = None,
@@ -223,9 +343,9 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
             if fetched is not None:
                 chosen = fetched
             else:
-                where = weights_module.weight_path(first, cache=cache).parent
-                note = (f"segmentation: no U²-Net cloth weights in {where} ({why}), using "
-                        f"the offline {chosen!r} parser (see helpers.weights to install them)")
+                absence = _absence("U²-Net cloth", first, why, cache, missing)
+                note = (f"segmentation: {absence}, using the offline {chosen!r} parser (see "
+                        "helpers.weights to install them)")
     else:
         chosen = next((candidate for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()
                        if weights_module.is_available(weights, cache=cache)), None)
@@ -235,10 +355,11 @@ def resolve_backend(stage: str, name: str, *, cache: Any = None,
                 [(candidate, weights) for candidate, (weights, _) in _SALIENCY_WEIGHTS.items()],
                 cache=cache, download=download)
         if chosen is None:
-            where = weights_module.weight_path(first, cache=cache).parent
+            absence = _absence("U²-Net", first, why, cache,
+                               [weights for weights, _ in _SALIENCY_WEIGHTS.values()])
             chosen = _OFFLINE_SALIENCY
-            note = (f"saliency: no U²-Net weights in {where} ({why}), using the offline "
-                    f"{chosen!r} (see helpers.weights to install them)")
+            note = (f"saliency: {absence}, using the offline {chosen!r} (see helpers.weights "
+                    "to install them)")
     if note is not None and not allow_offline:
         # Raises WeightsUnavailableError with the URLs and the path to place the file in.
         weights_module.ensure_weights(first, cache=cache, download=False)
@@ -410,13 +531,7 @@ class Pipeline:
         ValueError
             Not an RGB uint8 image, or smaller than the minimum size.
         """
-        from helpers.images import MIN_SIDE
-
-        check_image(image, "content")
-        height, width = image.shape[:2]
-        if min(height, width) < MIN_SIDE:
-            raise ValueError(f"content: image is {width}x{height} px; both sides must be at "
-                             f"least {MIN_SIDE} px")
+        check_image_size(image, "content")
         key = array_digest(image)
         if key != self._content_key:
             self._content = image
@@ -601,7 +716,7 @@ class Pipeline:
         """
         from helpers.stylize import load_stylizer
 
-        check_image(style, "style")
+        check_image_size(style, "style")
         backend = self.backends["stylization"]
         key = (self._content_key, array_digest(style), float(strength), float(stroke_scale),
                bool(preserve_colors), backend, self.max_side)
@@ -671,6 +786,14 @@ class Pipeline:
         Returns
         -------
         PipelineResult
+
+        Raises
+        ------
+        ValueError
+            A bad parameter or image (before any stage runs).
+        NotEnoughMemoryError
+            The content's estimated peak memory (:func:`estimate_peak_memory`) exceeds
+            the memory available (before any stage runs).
         """
         # Check every parameter before any expensive stage runs.
         check_choice(method, BLEND_METHODS, "blend method")
@@ -678,8 +801,10 @@ class Pipeline:
         check_positive(stroke_scale, "stroke_scale")
         if softness is not None and not (np.isfinite(softness) and softness >= 0):
             raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
-        check_image(style, "style")
+        check_image_size(style, "style")
         self.set_content(content)
+        # Refuse up front rather than fail with MemoryError halfway through the stages.
+        check_memory(*self.content.shape[:2], label="content")
         self.timings = {}
         prediction = self.prediction(region, positive=positive, negative=negative)
         mask = prediction.mask

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from typing import Any
 from helpers import RESULTS_DIR
 from helpers.blend import BLEND_METHODS
 from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
+from helpers.paths import DEFAULT_NAME_MAX, display_path, fit_name, name_limit
 from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
 
 EXIT_OK = 0
@@ -200,26 +202,81 @@ def collect_photos(path: str | os.PathLike) -> list[Path]:
     return photos
 
 
+def photo_size(path: Path) -> tuple[int, int] | None:
+    """``(height, width)`` from an image file's header (nothing decoded), or None when
+    the header cannot be read (loading it will then say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # the loader reports an unreadable file properly
+        return None
+    return int(height), int(width)
+
+
+def check_photo_memory(path: Path) -> None:
+    """Refuse a photo whose estimated peak memory exceeds the memory available, before
+    it is decoded (:func:`helpers.pipeline.check_memory`).
+
+    Raises
+    ------
+    helpers.pipeline.NotEnoughMemoryError
+    """
+    from helpers.pipeline import check_memory
+
+    size = photo_size(path)
+    if size is not None:
+        check_memory(*size, label=display_path(path))
+
+
 def style_spec(style: str | None) -> str:
-    """A style as the notebooks take it: a sample name, or an absolute path."""
-    from helpers.images import STYLE_SAMPLES
+    """A style as the notebooks take it: a sample name, or an absolute path.
+
+    A style file is decoded here, before any work, so that an empty, truncated,
+    non-image or too small file is a usage error (one line, exit 2), not a traceback
+    in every notebook and photo.
+
+    Raises
+    ------
+    UsageError
+        Neither a sample nor a file, or a file that does not load as an image.
+    """
+    from helpers.images import STYLE_SAMPLES, ImageLoadError, load_image
 
     if style is None or style in STYLE_SAMPLES:
         return style or DEFAULT_STYLE
     path = Path(style).expanduser().absolute()
     if not path.is_file():
         raise UsageError(f"--style {style!r} is neither a sample ({', '.join(STYLE_SAMPLES)}) "
-                         f"nor an existing file (looked for {path})")
+                         f"nor an existing file (looked for {display_path(path)})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an animation's first frame is fine here
+            load_image(path, max_side=1024)
+    except ImageLoadError as exc:
+        raise UsageError(f"--style: {exc}; give an image file or a sample name "
+                         f"({', '.join(STYLE_SAMPLES)})") from exc
     return str(path)
 
 
 # --------------------------------------------------------------------------- photos
 
 
-def _output_name(photo: Path, style_name: str, taken: set[str]) -> str:
-    name = f"{photo.stem}_{style_name}.png"
+#: The longest suffix --save-stages adds to an output's stem; output names leave room for it.
+_STAGE_SUFFIX_ROOM = len("_stylized")
+
+
+def _output_name(photo: Path, style_name: str, taken: set[str], *,
+                 limit: int = DEFAULT_NAME_MAX) -> str:
+    """``<stem>_<style>.png``: unique in ``taken``, within ``limit`` bytes with room for a
+    stage suffix (a long stem is shortened, see :func:`helpers.paths.fit_name`), and
+    visible: the leading dots of a hidden photo's name are dropped."""
+    stem = photo.stem.lstrip(".") or "photo"
+    name = fit_name(stem, f"_{style_name}.png", limit=limit, reserve=_STAGE_SUFFIX_ROOM)
     if name in taken:  # "a.jpg" and "a.png" both given: keep both results
-        name = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}_{style_name}.png"
+        name = fit_name(stem, f"_{photo.suffix.lstrip('.').lower()}_{style_name}.png",
+                        limit=limit, reserve=_STAGE_SUFFIX_ROOM)
     taken.add(name)
     return name
 
@@ -343,6 +400,7 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
     processed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     taken: set[str] = set()
+    limit = name_limit(folder)
     bar = tqdm(photos, desc="photos", unit="photo", disable=not progress, file=sys.stderr)
     for photo in bar:
         start = time.perf_counter()
@@ -350,24 +408,26 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                check_photo_memory(photo)  # before decoding: no MemoryError halfway
                 image = load_image(photo)
                 pipeline.set_content(image)
                 check_garment_present(pipeline, garment)
                 region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
-                                    folder / _output_name(photo, style_name, taken),
+                                    folder / _output_name(photo, style_name, taken,
+                                                          limit=limit),
                                     protect=[photo])
                 stage_files = (save_stages(result, style_image, target, protect=[photo])
                                if stages else [])
             except Exception as exc:  # one bad photo must not stop the batch: report it
                 reason = f"{type(exc).__name__}: {exc}"
                 failed.append({"input": str(photo), "reason": reason})
-                bar.write(f"failed: {photo}: {reason}")
+                bar.write(f"failed: {display_path(photo)}: {display_path(reason)}")
                 continue
         notes = list(dict.fromkeys(str(item.message) for item in caught))
         for note in notes:
-            bar.write(f"note: {photo.name}: {note}")
+            bar.write(f"note: {display_path(photo.name)}: {display_path(note)}")
         processed.append({"input": str(photo), "output": str(target),
                           "size": list(image.shape[:2]),
                           "seconds": time.perf_counter() - start, "warnings": notes,
@@ -440,13 +500,65 @@ def find_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     return notebooks
 
 
+#: Parameters every notebook's ``parameters`` cell must declare: without them the run's
+#: --output and size would be silently ignored (the notebook would write into its own
+#: default folder).
+REQUIRED_PARAMETERS = ("output_dir", "max_side")
+
+
+def _papermill_path(path: Path) -> str:
+    """``path`` as papermill takes it literally: papermill formats input and output paths
+    with the notebook's parameters (``str.format``), so braces are doubled."""
+    return str(path).replace("{", "{{").replace("}", "}}")
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """The names a notebook's ``parameters`` cell declares, checked for the required ones.
+
+    Raises
+    ------
+    UsageError
+        No cell tagged ``parameters``, or one that lacks :data:`REQUIRED_PARAMETERS`;
+        the message names the notebook.
+    """
+    import nbformat
+    import papermill
+
+    try:
+        cells = nbformat.read(str(notebook), as_version=4).cells
+    except Exception as exc:  # not JSON, not a notebook: say which file
+        raise UsageError(f"notebook {display_path(notebook)} cannot be read "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in cells):
+        raise UsageError(
+            f"notebook {display_path(notebook)} has no cell tagged 'parameters', so "
+            f"--output and --max-side would be ignored; tag the cell that sets "
+            f"{' and '.join(REQUIRED_PARAMETERS)} with 'parameters' (in Jupyter: View > "
+            "Cell Toolbar > Tags)")
+    try:
+        declared = set(papermill.inspect_notebook(_papermill_path(notebook)))
+    except Exception as exc:  # e.g. no kernel name in its metadata
+        raise UsageError(f"notebook {display_path(notebook)}: papermill cannot read its "
+                         f"parameters ({type(exc).__name__}: {exc})") from exc
+    missing = [name for name in REQUIRED_PARAMETERS if name not in declared]
+    if missing:
+        raise UsageError(
+            f"notebook {display_path(notebook)}: its 'parameters' cell does not set "
+            f"{', '.join(missing)}, so the run's value would be ignored; add "
+            f"{' and '.join(missing)} to that cell")
+    return declared
+
+
 def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[str, Any], *,
                   cell_timeout: float | None = None) -> list[NotebookRun]:
     """Execute each notebook with papermill; a failing one is reported and the rest go on.
 
     Each notebook gets the entries of ``parameters`` that its ``parameters`` cell
-    declares. Executed notebooks go to ``<output_dir>/notebooks/``; one line per
-    notebook is printed with its elapsed time (and the failing cell and error).
+    declares; a notebook without such a cell, or whose cell lacks
+    :data:`REQUIRED_PARAMETERS`, fails without running (:func:`notebook_parameters`).
+    Paths are passed to papermill literally (braces in a folder name are kept).
+    Executed notebooks go to ``<output_dir>/notebooks/``; one line per notebook is
+    printed with its elapsed time (and the failing cell and error).
 
     Returns
     -------
@@ -465,11 +577,12 @@ def run_notebooks(notebooks: Sequence[Path], output_dir: Path, parameters: dict[
         start = time.perf_counter()
         error = None
         try:
-            declared = papermill.inspect_notebook(str(notebook))
+            declared = notebook_parameters(notebook)
             given = {key: value for key, value in parameters.items() if key in declared}
             with _stderr_to(log):
                 papermill.execute_notebook(
-                    str(notebook), str(executed), parameters=given, kernel_name="python3",
+                    _papermill_path(notebook), _papermill_path(executed), parameters=given,
+                    kernel_name="python3",
                     cwd=str(notebook.parent), progress_bar=False, log_output=False,
                     execution_timeout=cell_timeout)
         except Exception as exc:  # report and go on with the other notebooks
@@ -538,16 +651,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--save-stages writes the stages of your photos: give --content")
         if args.no_notebooks and not args.content and not args.ui_check:
             raise UsageError("nothing to do: --no-notebooks without --content or --ui-check")
-        if args.cell_timeout <= 0:
-            raise UsageError("--cell-timeout must be a positive number of seconds")
+        if not (math.isfinite(args.cell_timeout) and args.cell_timeout > 0):
+            # "nan" and "inf" parse as floats: nan > 0 is False but so is nan <= 0
+            raise UsageError(f"--cell-timeout must be a positive number of seconds, got "
+                             f"{args.cell_timeout:g}")
         style = style_spec(args.style)
         photos = collect_photos(args.content) if args.content else []
+        if args.content and Path(args.content).expanduser().is_file():
+            try:
+                check_photo_memory(photos[0])
+            except MemoryError as exc:  # a photo this machine cannot hold: say so now
+                raise UsageError(str(exc)) from exc
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
+        for notebook in notebooks:
+            notebook_parameters(notebook)
         # --quick keeps its small pictures away from the committed figures in results/.
         default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
         output_dir = prepare_output_dir(args.output or default_output)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {display_path(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
     backend_args = {key: getattr(args, key) for key in ("segmentation", "saliency",
@@ -560,8 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: list[str] = []
 
     if notebooks:
-        print(f"notebooks: {len(notebooks)} from {notebooks[0].parent} -> "
-              f"{output_dir / 'notebooks'}")
+        print(f"notebooks: {len(notebooks)} from {display_path(notebooks[0].parent)} -> "
+              f"{display_path(output_dir / 'notebooks')}")
         parameters: dict[str, Any] = {"max_side": max_side, "output_dir": str(output_dir),
                                       **backend_args}
         if args.style is not None:
@@ -593,7 +715,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
                   f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
         print(f"backends: {pipeline.backend_line()}")
-        print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
+        print(f"photos: {len(photos)} -> {display_path(output_dir / 'photos')} "
+              f"(style {display_path(style)})")
         processed, failed = process_photos(
             photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
             method=args.method or DEFAULT_METHOD, stages=args.save_stages)
@@ -610,10 +733,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failures:
         print(f"FAILED: {len(failures)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
         for line in failures:
-            print(f"  {line}", file=sys.stderr)
-        print(f"metrics: {metrics_path}", file=sys.stderr)
+            print(f"  {display_path(line)}", file=sys.stderr)
+        print(f"metrics: {display_path(metrics_path)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"done in {seconds:.1f} s; metrics: {metrics_path}")
+    print(f"done in {seconds:.1f} s; metrics: {display_path(metrics_path)}")
     return EXIT_OK
 
 

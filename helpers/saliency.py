@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from helpers._checks import check_choice, check_image, check_map
+from helpers.u2net import INPUT_SIDES
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: Side of the square saliency-network input.
-SALIENCY_INPUT_SIZE = 320
+SALIENCY_INPUT_SIZE = INPUT_SIDES["u2net"]
 #: ImageNet per-channel statistics (RGB) used by the saliency networks.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -42,6 +42,10 @@ ARCHITECTURES: dict[str, tuple[str, int, int, bool]] = {
     "u2netp": ("U2NETP", 3, 1, True),
     "u2net_cloth": ("U2NET", 3, 4, False),
 }
+#: arch name -> the square input side its pre-processing feeds (the U²-Net test recipe's
+#: 320 for saliency, the cloth-parsing recipe's 768); an ONNX graph with a fixed input
+#: size must have this one.
+INPUT_SIDES: dict[str, int] = {"u2net": 320, "u2netp": 320, "u2net_cloth": 768}
 TORCH_SUFFIXES = (".pth", ".pt")
 ONNX_SUFFIXES = (".onnx",)
 #: Names given to the seven outputs in an exported ONNX graph (same order as forward).
@@ -705,6 +709,9 @@ class OnnxU2NetRunner(U2NetRunner):
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
+        where = str(path_or_session) if isinstance(path_or_session, (str, os.PathLike)) \
+            else "the ONNX session"
+        _check_onnx_signature(session, arch, where)
         used = session.get_providers() if hasattr(session, "get_providers") else []
         self.device = provider_label(used[0]) if used else "cpu"
 
@@ -715,6 +722,64 @@ class OnnxU2NetRunner(U2NetRunner):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+def _static_dim(dim: Any) -> int | None:
+    """A fixed graph dimension, or None for a symbolic one ("batch", "height", -1)."""
+    return int(dim) if isinstance(dim, (int, np.integer)) and dim > 0 else None
+
+
+def _describe_channels(channels: int) -> str:
+    guesses = [name for name, (_, _, out_ch, _) in ARCHITECTURES.items() if out_ch == channels]
+    return f" It looks like a {' or '.join(guesses)} model." if guesses else ""
+
+
+def _check_onnx_signature(session, arch: str, where: str) -> None:
+    """Refuse an ONNX graph that is not ``arch``: input ``(N, in_ch, S, S)`` with S the
+    arch's :data:`INPUT_SIDES` when fixed, output 0 with the arch's channel count.
+
+    The output's channels are read from the graph, or, when the graph leaves them
+    symbolic, from one run on a zero batch. The same facts the ``.pth`` path checks
+    through the state dict's shapes (a 4-class cloth model given as "u2net" must not
+    give its background logit as saliency).
+    """
+    _, in_ch, out_ch, _ = ARCHITECTURES[arch]
+    side = INPUT_SIDES[arch]
+    in_shape = getattr(session.get_inputs()[0], "shape", None)
+    out_shape = getattr(session.get_outputs()[0], "shape", None)
+    if in_shape is None or out_shape is None:  # a session object that cannot say
+        return
+    problems = []
+    if len(in_shape) != 4:
+        problems.append(f"its input has shape {list(in_shape)}, expected (N, {in_ch}, H, W)")
+    else:
+        if _static_dim(in_shape[1]) not in (None, in_ch):
+            problems.append(f"its input has {in_shape[1]} channels, expected {in_ch}")
+        fixed = [_static_dim(dim) for dim in in_shape[2:]]
+        if any(dim is not None and dim != side for dim in fixed):
+            problems.append(f"its input is fixed at {in_shape[2]}x{in_shape[3]} px, the "
+                            f"{arch} pre-processing feeds {side}x{side}")
+    if len(out_shape) != 4:
+        problems.append(f"its output 0 has shape {list(out_shape)}, expected (N, {out_ch}, H, W)")
+    channels = _static_dim(out_shape[1]) if len(out_shape) == 4 else None
+    if not problems and channels is None:
+        batch = np.zeros((1, in_ch, side, side), np.float32)
+        try:
+            result = session.run([session.get_outputs()[0].name],
+                                 {session.get_inputs()[0].name: batch})[0]
+        except Exception as exc:  # onnxruntime raises its own types
+            raise CheckpointError(f"{where} is not a {arch} model: it does not run on a "
+                                  f"(1, {in_ch}, {side}, {side}) input ({exc})") from exc
+        channels = int(np.shape(result)[1]) if np.ndim(result) == 4 else None
+        if channels is None:
+            problems.append(f"its output 0 has shape {list(np.shape(result))}, expected "
+                            f"(N, {out_ch}, H, W)")
+    if channels is not None and channels != out_ch:
+        problems.append(f"its output 0 has {channels} channels, expected {out_ch}")
+    if problems:
+        hint = _describe_channels(channels) if channels not in (None, out_ch) else ""
+        raise CheckpointError(f"{where} is not a {arch} model: " + "; ".join(problems) + "."
+                              + hint + " Pick the model file that belongs to this architecture.")
 
 
 def load_runner(arch: str, path, threads: int | None = None,
@@ -739,6 +804,13 @@ def load_runner(arch: str, path, threads: int | None = None,
     U2NetRunner
         Callable: ``(N, 3, H, W) float32`` -> d0 ``(N, C, H, W) float32``; its ``device``
         attribute says where it runs.
+
+    Raises
+    ------
+    CheckpointError
+        The file is not a model of ``arch``: a ``.pth`` whose keys or shapes differ, an
+        ``.onnx`` whose input is not ``(N, 3, S, S)`` with S from :data:`INPUT_SIDES`
+        (when fixed) or whose output 0 has the wrong number of channels.
     """
     check_choice(arch, ARCHITECTURES, "U²-Net architecture")
     path = Path(path)

@@ -88,7 +88,12 @@ class WeightsUnavailableError(RuntimeError):
 
 
 class WeightsCorruptError(RuntimeError):
-    """A weight file exists but its size or md5 is wrong; it was not loaded."""
+    """A weight file exists but is not what the registry says (size, md5, or it does not
+    load as its architecture); it was not used."""
+
+
+class CacheFolderError(WeightsUnavailableError):
+    """The cache folder cannot be used: it is a file, or it cannot be created or written."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +355,49 @@ def _looks_like_html(path: Path) -> bool:
     return head.startswith((b"<!doctype html", b"<html"))
 
 
+def _looks_like_text_reply(path: Path) -> bool:
+    """A JSON or XML error body ("quota exceeded", "access denied") instead of weights:
+    model files (zip, pickle, protobuf) never start with readable text like this."""
+    with open(path, "rb") as stream:
+        head = stream.read(512)
+    try:
+        text = head.decode("utf-8").lstrip()
+    except UnicodeDecodeError:
+        return False
+    return text.startswith(("{", "[", "<?xml", "<Error"))
+
+
+def _needs_loading(spec: WeightSpec) -> bool:
+    """Neither md5 nor size is known: the file must load as its architecture instead."""
+    return spec.md5 is None and spec.size_bytes is None and spec.framework in ("torch", "onnx")
+
+
+def _load_problem(path: Path, spec: WeightSpec) -> str | None:
+    """Why ``path`` does not load as ``spec.arch`` (None when it does).
+
+    Loads it the way the back-ends will: a PyTorch state dict strictly into the
+    registered network, an ONNX graph into an onnxruntime CPU session whose input and
+    output are checked (:func:`helpers.u2net.load_runner`'s checks). The framework is
+    taken from the registry, not from the file name (a download's temporary name has
+    no model suffix).
+
+    Raises
+    ------
+    ImportError
+        torch or onnxruntime is not installed: the file cannot be checked now.
+    """
+    from helpers import u2net
+
+    try:
+        if spec.framework == "torch":
+            u2net.load_checkpoint(u2net.build_network(spec.arch), path)
+        else:
+            u2net.OnnxU2NetRunner(path, spec.arch, providers=["CPUExecutionProvider"])
+    except (u2net.CheckpointError, FileNotFoundError) as exc:
+        return f"it does not load as {spec.arch}: {str(exc).splitlines()[0]}"
+    return None
+
+
 def _problem(path: Path, spec: WeightSpec, md5: str | None = None) -> str | None:
     """Return why ``path`` is not a valid copy of ``spec`` (None when it is valid).
 
@@ -362,11 +410,27 @@ def _problem(path: Path, spec: WeightSpec, md5: str | None = None) -> str | None
         return f"size is {size} bytes, expected {spec.size_bytes}"
     if _looks_like_html(path):
         return "the file is an HTML page, not model weights (the host sent an error or warning page)"
+    if _looks_like_text_reply(path):
+        return ("the file is a text reply (JSON or XML), not model weights (the host sent an "
+                "error such as 'quota exceeded')")
     if spec.md5 is not None:
         found = md5 or md5sum(path)
         if found != spec.md5:
             return f"md5 is {found}, expected {spec.md5}"
     return None
+
+
+def _full_problem(path: Path, spec: WeightSpec, md5: str | None = None) -> str | None:
+    """:func:`_problem`, then, for a file with neither md5 nor size known, whether it
+    loads as its architecture (:func:`_load_problem`; skipped, with no verdict, when
+    torch/onnxruntime is missing)."""
+    problem = _problem(path, spec, md5=md5)
+    if problem is None and _needs_loading(spec):
+        try:
+            problem = _load_problem(path, spec)
+        except ImportError as exc:
+            log.info("cannot check %s by loading it: %s", path, exc)
+    return problem
 
 
 def _sidecar_matches(path: Path, spec: WeightSpec) -> bool:
@@ -377,13 +441,16 @@ def _sidecar_matches(path: Path, spec: WeightSpec) -> bool:
             record["size"] == stat.st_size
             and record["mtime_ns"] == stat.st_mtime_ns
             and (spec.md5 is None or record["md5"] == spec.md5)
+            and (not _needs_loading(spec) or record.get("loaded_as") == spec.arch)
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
-def _write_sidecar(path: Path, md5: str, stat_before: os.stat_result | None = None) -> None:
-    """Record that ``path`` (at its current size and mtime) has digest ``md5``.
+def _write_sidecar(path: Path, md5: str | None, stat_before: os.stat_result | None = None,
+                   *, loaded_as: str | None = None) -> None:
+    """Record that ``path`` (at its current size and mtime) has digest ``md5`` and, with
+    ``loaded_as``, that it loaded as that architecture.
 
     With ``stat_before`` (taken before hashing) nothing is written if the file changed
     meanwhile, so a sidecar never vouches for bytes that were not hashed.
@@ -394,6 +461,8 @@ def _write_sidecar(path: Path, md5: str, stat_before: os.stat_result | None = No
     ):
         return
     record = {"md5": md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if loaded_as is not None:
+        record["loaded_as"] = loaded_as
     sidecar = _sibling(path, _SIDECAR_SUFFIX)
     # Best effort: a read-only cache only costs a re-hash next time.
     with contextlib.suppress(OSError):
@@ -403,26 +472,39 @@ def _write_sidecar(path: Path, md5: str, stat_before: os.stat_result | None = No
 
 
 def _cached_problem(path: Path, spec: WeightSpec) -> str | None:
-    """Like :func:`_problem` but trusts a matching ``.md5ok`` sidecar, and writes one."""
-    if spec.md5 is not None and _sidecar_matches(path, spec):
+    """Like :func:`_full_problem` but trusts a matching ``.md5ok`` sidecar, and writes
+    one: the md5 is computed, or the file loaded, once per size and mtime."""
+    if (spec.md5 is not None or _needs_loading(spec)) and _sidecar_matches(path, spec):
         return None
-    if spec.md5 is None:
+    if spec.md5 is None and not _needs_loading(spec):
         return _problem(path, spec)
     stat_before = path.stat()
-    found = md5sum(path)
+    found = md5sum(path) if spec.md5 is not None else None
     problem = _problem(path, spec, md5=found)
+    if problem is not None:
+        return problem
+    loaded_as = None
+    if _needs_loading(spec):
+        try:
+            problem = _load_problem(path, spec)
+        except ImportError as exc:  # cannot check now: no verdict, nothing recorded
+            log.info("cannot check %s by loading it: %s", path, exc)
+            return None
+        loaded_as = spec.arch
     if problem is None:
-        _write_sidecar(path, found, stat_before)
+        _write_sidecar(path, found, stat_before, loaded_as=loaded_as)
     return problem
 
 
 def is_available(name: str, *, cache: str | os.PathLike | None = None) -> bool:
     """Return whether a valid copy of ``name`` is in the cache folder.
 
-    The file must exist, be non-empty, have the registry size when one is known and
-    the registry md5 when one is known. The md5 is computed once and remembered in a
-    ``<file>.md5ok`` sidecar (size + mtime), so repeated calls are cheap. A bad file is
-    reported as unavailable and left alone (:func:`ensure_weights` moves it aside).
+    The file must exist, be non-empty, not be an HTML page or a JSON/XML error reply,
+    have the registry size when one is known and the registry md5 when one is known;
+    when neither is known, it must load as the registered architecture. The md5 (or
+    the load) is checked once and remembered in a ``<file>.md5ok`` sidecar (size +
+    mtime), so repeated calls are cheap. A bad file is reported as unavailable and left
+    alone (:func:`ensure_weights` and :func:`fetch_for_auto` move it aside).
     For the TF Hub entry: whether :func:`resolve_hub_handle` finds a local folder.
 
     Parameters
@@ -504,12 +586,21 @@ def _fetch(source: Source, spec: WeightSpec, final: Path, *, progress: bool) -> 
             md5 = md5sum(tmp)
         else:
             md5 = _download_http(source.url, tmp, progress=progress, label=spec.filename)
+        # Every check runs on the temporary file: a partial or wrong file is never renamed.
         problem = _problem(tmp, spec, md5=md5)
+        loaded_as = None
+        if problem is None and _needs_loading(spec):
+            try:
+                problem = _load_problem(tmp, spec)
+                loaded_as = spec.arch
+            except ImportError as exc:  # checked by loading later, once it can be
+                log.info("cannot check %s by loading it: %s", spec.filename, exc)
         if problem is not None:
             raise WeightsCorruptError(f"downloaded file rejected: {problem}")
         os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cache may be shared
         os.replace(tmp, final)
-        _write_sidecar(final, md5)
+        if spec.md5 is not None or loaded_as is not None:
+            _write_sidecar(final, md5, loaded_as=loaded_as)
     finally:
         # gdown keeps its own "<output>XXXXXXXX.part" after a failure (for resuming).
         for partial in (tmp, *final.parent.glob(glob.escape(tmp.name) + "*.part")):
@@ -529,17 +620,61 @@ def _unavailable(spec: WeightSpec, final: Path, attempts: list[tuple[str, str]])
     )
 
 
-def _move_aside(final: Path, spec: WeightSpec, problem: str) -> WeightsCorruptError:
+def _expected(spec: WeightSpec) -> str:
+    if spec.md5 is not None:
+        return f"expected md5 {spec.md5}"
+    if spec.size_bytes is not None:
+        return f"expected {spec.size_bytes} bytes"
+    return f"expected a {spec.arch} {spec.framework} model"
+
+
+def _read_only_hint(folder: Path) -> str:
+    return (f"the cache folder {folder} is not writable: make it writable, or set "
+            f"{ENV_VAR} to a writable folder")
+
+
+def _quarantine(final: Path, spec: WeightSpec, problem: str) -> tuple[Path | None, str]:
+    """Move a bad cached file to ``<file>.corrupt``; ``(aside or None, what happened)``."""
     aside = _sibling(final, _CORRUPT_SUFFIX)
-    os.replace(final, aside)
-    with contextlib.suppress(FileNotFoundError):
+    try:
+        os.replace(final, aside)
+    except OSError as exc:
+        return None, (f"{final} is corrupt ({problem}; {_expected(spec)}) and could not be "
+                      f"moved aside ({exc.strerror or exc}): {_read_only_hint(final.parent)}, "
+                      "or delete the file")
+    with contextlib.suppress(OSError):
         _sibling(final, _SIDECAR_SUFFIX).unlink()
-    expected = spec.md5 or "(none published)"
+    return aside, (f"{final} was corrupt ({problem}; {_expected(spec)}) and was moved aside "
+                   f"to {aside}")
+
+
+def _move_aside(final: Path, spec: WeightSpec, problem: str) -> WeightsCorruptError:
+    aside, what = _quarantine(final, spec, problem)
+    if aside is None:
+        return WeightsCorruptError(f"weights {spec.name!r}: {what}. The file was not loaded.")
     return WeightsCorruptError(
-        f"weights {spec.name!r} at {final} are corrupt ({problem}; expected md5 "
-        f"{expected}). The file was not loaded and was moved aside to {aside}; call "
-        f"ensure_weights() again to download a fresh copy, or place a correct file at {final}."
+        f"weights {spec.name!r} at {final} are corrupt ({problem}; {_expected(spec)}). The "
+        f"file was not loaded and was moved aside to {aside}; call ensure_weights() again "
+        f"to download a fresh copy, or place a correct file at {final}."
     )
+
+
+def _prepare_folder(folder: Path) -> None:
+    """Create the cache folder, or say why it cannot be (a file in the way, no rights)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((parent for parent in (folder, *folder.parents)
+                        if parent.exists() and not parent.is_dir()), folder)
+        raise CacheFolderError(
+            f"the weights cache folder {folder} cannot be used: {blocker} is a file, not a "
+            f"folder; move that file away, or set {ENV_VAR} to a folder"
+        ) from exc
+    except OSError as exc:
+        raise CacheFolderError(
+            f"the weights cache folder {folder} cannot be created ({exc.strerror or exc}); "
+            f"set {ENV_VAR} to a writable folder"
+        ) from exc
 
 
 def _acquire(lock, final: Path) -> None:
@@ -587,12 +722,17 @@ def ensure_weights(
     FileNotFoundError
         ``path`` was given but is not a file.
     WeightsCorruptError
-        The file has the wrong size or md5. A cached file is moved to
-        ``<file>.corrupt``; a ``path=`` file is left untouched. Neither is loaded.
+        The file has the wrong size or md5, is an HTML/JSON error reply, or (neither
+        known) does not load as its architecture. A cached file is moved to
+        ``<file>.corrupt`` (in a read-only folder the message says it could not be); a
+        ``path=`` file is left untouched. Neither is used.
     WeightsUnavailableError
         No valid copy and every source failed (or ``download=False``). The message lists
         each URL with its error, the exact path to place the file at, and the
         environment variable that moves the cache.
+    CacheFolderError
+        (a ``WeightsUnavailableError``) The cache folder is a file, or cannot be created
+        or written; the message names it and ``CLOTHSTYLE_CACHE_DIR``.
     """
     spec = _spec(name)
     if spec.framework == "tfhub":
@@ -610,7 +750,7 @@ def ensure_weights(
                 f"of {spec.filename}, or leave path out to use the cache at "
                 f"{weight_path(name, cache=cache)}"
             )
-        problem = _problem(explicit, spec)
+        problem = _full_problem(explicit, spec)
         if problem is not None:
             raise WeightsCorruptError(
                 f"weights file {explicit} given for {name!r} is wrong ({problem}; expected "
@@ -628,9 +768,20 @@ def ensure_weights(
 
     import filelock
 
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_folder(final.parent)
     lock = filelock.FileLock(str(_sibling(final, _LOCK_SUFFIX)))
-    _acquire(lock, final)
+    try:
+        _acquire(lock, final)
+    except OSError as exc:  # filelock cannot create its lock file: a read-only folder
+        problem = _cached_problem(final, spec) if final.is_file() else None
+        if problem is not None:  # say so rather than hide the bad file behind the lock
+            raise WeightsCorruptError(
+                f"weights {spec.name!r}: {final} is corrupt ({problem}; {_expected(spec)}) "
+                f"and cannot be moved aside: {_read_only_hint(final.parent)}, or delete "
+                "the file") from exc
+        raise CacheFolderError(
+            f"weights {spec.name!r} cannot be downloaded into {final.parent} "
+            f"({exc.strerror or exc}): {_read_only_hint(final.parent)}") from exc
     try:
         # Another process may have finished (or broken) the file while we waited.
         if final.is_file():
@@ -661,6 +812,8 @@ def ensure_weights(
 _network_down: str | None = None
 # Registry name -> why its download failed in this process (not tried again).
 _failed_downloads: dict[str, str] = {}
+# Registry name -> what happened to a corrupt cached copy found by fetch_for_auto.
+_moved_aside: dict[str, str] = {}
 
 
 def offline_requested() -> bool:
@@ -679,6 +832,7 @@ def forget_network_state() -> None:
     global _network_down
     _network_down = None
     _failed_downloads.clear()
+    _moved_aside.clear()
 
 
 def _endpoint(source: Source) -> tuple[str, int] | None:
@@ -757,7 +911,8 @@ def fetch_for_auto(
 ) -> tuple[Path | None, str | None]:
     """What ``"auto"`` does for one weight file: the cache, else a download if it can.
 
-    The order: a valid copy in the cache; else, unless ``download=False`` or
+    The order: a valid copy in the cache (a bad copy is moved aside to
+    ``<file>.corrupt``, and the reason returned says so); else, unless ``download=False`` or
     ``$CLOTHSTYLE_OFFLINE`` is set, a quick probe of the download hosts
     (:func:`probe_sources`, at most :data:`PROBE_TIMEOUT_S` seconds) and, when one
     answers, :func:`ensure_weights` (progress bar, checksum, atomic rename, file lock).
@@ -783,28 +938,52 @@ def fetch_for_auto(
         None when ``path`` is a file; else why there is none (for the one-line note).
     """
     spec = _spec(name)
-    if is_available(name, cache=cache):
-        return weight_path(name, cache=cache), None
+    path = weight_path(name, cache=cache)
+    if path.is_file():
+        problem = _cached_problem(path, spec)
+        if problem is None:
+            return path, None
+        # A bad file must not count as installed, nor stay where it blocks a fresh copy.
+        _moved_aside[name] = _quarantine(path, spec, problem)[1]
+        log.warning("%s", _moved_aside[name])
+    why = _why_not_fetched(name, spec, cache=cache, download=download, progress=progress)
+    if why is None:
+        return path, None
+    moved = _moved_aside.get(name)
+    return None, (f"{moved}; {why}" if moved and moved not in why else why)
+
+
+def _why_not_fetched(name: str, spec: WeightSpec, *, cache: str | os.PathLike | None,
+                     download: bool, progress: bool) -> str | None:
+    """The download step of :func:`fetch_for_auto`: None when the file came, else why not."""
     if not download:
-        return None, "downloads off (download=False)"
+        return "downloads off (download=False)"
     if offline_requested():
-        return None, f"downloads off ({OFFLINE_ENV_VAR}={os.environ[OFFLINE_ENV_VAR].strip()})"
+        return f"downloads off ({OFFLINE_ENV_VAR}={os.environ[OFFLINE_ENV_VAR].strip()})"
     if name in _failed_downloads:
-        return None, _failed_downloads[name]
+        return _failed_downloads[name]
     global _network_down
     if _network_down is not None:
-        return None, _network_down
+        return _network_down
     unreachable = probe_sources(spec.sources)
     if unreachable is not None:
         _network_down = f"no network: {unreachable}"
-        return None, _network_down
+        return _network_down
     try:
-        return ensure_weights(name, cache=cache, download=True, progress=progress), None
+        ensure_weights(name, cache=cache, download=True, progress=progress)
     except (WeightsUnavailableError, WeightsCorruptError, ImportError, OSError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _failed_downloads[name] = f"download failed: {first_line}"
         log.info("download of %s failed: %s", name, exc)
-        return None, _failed_downloads[name]
+        return _failed_downloads[name]
+    return None
+
+
+def moved_aside(name: str) -> str | None:
+    """What :func:`fetch_for_auto` did with a corrupt cached copy of ``name`` in this
+    process (``"<file> was corrupt (<why>) and was moved aside to <file>.corrupt"``),
+    or None."""
+    return _moved_aside.get(name)
 
 
 # ----------------------------------------------------------------------------- TF Hub

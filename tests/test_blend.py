@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -229,11 +231,34 @@ def test_an_empty_weight_blames_the_region_or_the_saliency_map():
     mask = np.zeros((4, 5), np.float32)
     mask[1:3, 1:4] = 1.0
     no_person = np.zeros((4, 5), np.float32)
-    with pytest.warns(UserWarning, match="the saliency map M is zero over the chosen "
-                                         "garment.*'feather' or 'matting'"):
+    with pytest.warns(UserWarning, match=r"the saliency map M is zero \(or nearly.*over "
+                                         "the chosen garment.*'feather' or 'matting'"):
         out = blend(content, stylized, mask, "saliency", saliency=no_person)
     np.testing.assert_array_equal(out, content)
     with pytest.warns(UserWarning, match="the chosen region is empty"):
         blend(content, stylized, np.zeros_like(mask), "saliency", saliency=no_person)
     with pytest.warns(UserWarning, match="the chosen region is empty"):
         blend(content, stylized, np.zeros_like(mask), "hard")
+
+
+def test_a_nearly_zero_weight_is_named_too():
+    # M = 0.001 over the garment: round(255 * M) = 0 everywhere, the output is the input,
+    # and once no warning said so.
+    content = np.full((40, 50, 3), 10, np.uint8)
+    stylized = np.full((40, 50, 3), 200, np.uint8)
+    mask = np.zeros((40, 50), np.float32)
+    mask[10:30, 10:40] = 1.0
+    faint = np.full((40, 50), 0.001, np.float32)
+    with pytest.warns(UserWarning, match=r"the saliency map M is zero \(or nearly.*garment "
+                                         r"of 600 pixels.*'feather' or 'matting'"):
+        out = blend(content, stylized, mask, "saliency", saliency=faint)
+    np.testing.assert_array_equal(out, content)
+    speck = np.zeros((40, 50), np.float32)
+    speck[20, 25] = 1.0  # one pixel, feathered with sigma 40: nothing is left of it
+    with pytest.warns(UserWarning, match=r"the feather weight is below 0.5/255 everywhere "
+                                         r"although the garment has 1 pixels.*'hard'"):
+        out = blend(content, stylized, speck, "feather", softness=40.0)
+    np.testing.assert_array_equal(out, content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a weight that changes pixels: no warning
+        blend(content, stylized, mask, "saliency", saliency=np.full((40, 50), 0.01, np.float32))

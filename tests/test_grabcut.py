@@ -243,3 +243,51 @@ def test_backend_equals_interactive_mask_and_warns_that_classes_mean_nothing():
         backend.predict("lower_body")
     with pytest.raises(ValueError, match="positive click: click .* is outside the image"):
         backend.predict(None, positive=[(500, 5)])
+
+
+# ------------------------------------------------------------- degenerate seeds and sizes
+
+
+def _small_photo():
+    image, _ = fit_to_cap(sample_content("astronaut"), 100)
+    return image
+
+
+def test_a_click_over_the_whole_image_inside_a_full_box_gives_a_mask():
+    # OpenCV's "!bgdSamples.empty() && !fgdSamples.empty()" assertion came out raw here.
+    image = _small_photo()
+    height, width = image.shape[:2]
+    for box in ((0, 0, width, height), None):
+        mask = interactive_mask(image, positive=[(width // 2, height // 2)], box=box,
+                                click_radius=4 * max(height, width))
+        assert mask.shape == (height, width) and mask.dtype == np.float32
+        assert mask.min() == 1.0  # sure foreground everywhere: all of it
+
+
+def test_an_opencv_error_becomes_a_message(monkeypatch):
+    import cv2
+
+    def failing(*args, **kwargs):
+        raise cv2.error("OpenCV(5.0.0) grabcut.cpp:386: error: (-215:Assertion failed) x")
+
+    monkeypatch.setattr(segment.cv2, "grabCut", failing)
+    with pytest.raises(ValueError, match="GrabCut cannot segment with these seeds.*smaller box"):
+        interactive_mask(_small_photo(), positive=[(50, 50)])
+
+
+@pytest.mark.parametrize("shape", [(1, 500, 3), (500, 1, 3), (15, 40, 3)])
+def test_arrays_below_the_minimum_size_get_the_loader_message(shape):
+    from helpers.pipeline import Pipeline
+
+    tiny = np.zeros(shape, np.uint8)
+    message = rf"image is {shape[1]}x{shape[0]} px; both sides must be at least 16 px"
+    with pytest.raises(ValueError, match=message):
+        interactive_mask(tiny, positive=[(0, 0)])
+    with pytest.raises(ValueError, match=message):
+        OfflineSegmenter(tiny)
+    pipe = Pipeline(segmentation="grabcut", saliency="person_matte", notify=None, max_side=64)
+    with pytest.raises(ValueError, match=message):
+        pipe.run(tiny, _small_photo())
+    with pytest.raises(ValueError, match=message):  # a style array too
+        pipe.run(_small_photo(), tiny)
+    assert pipe.timings == {}

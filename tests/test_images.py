@@ -304,6 +304,87 @@ def test_odd_size_loads(tmp_path):
     np.testing.assert_array_equal(out, data)
 
 
+def _fix_png_crcs(data: bytearray) -> bytes:
+    """Recompute every chunk CRC, so a mutated PNG reaches the decoder, not the CRC check."""
+    import struct
+    import zlib
+
+    position = 8
+    while position + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[position:position + 4])
+        end = position + 8 + length
+        if end + 4 > len(data):
+            break
+        data[end:end + 4] = struct.pack(">I", zlib.crc32(bytes(data[position + 4:end])))
+        position = end + 4
+    return bytes(data)
+
+
+def _valid_files() -> dict[str, bytes]:
+    pixels = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    options = {"PNG": {}, "JPEG": {"exif": Image.Exif()}, "TIFF": {}, "WEBP": {},
+               "GIF": {"save_all": True, "append_images": [Image.fromarray(pixels[::-1])]}}
+    files = {}
+    for fmt, kwargs in options.items():
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format=fmt, **kwargs)
+        files[fmt] = buffer.getvalue()
+    return files
+
+
+def test_mutated_files_give_an_image_load_error_or_a_valid_image():
+    """A seeded fuzz: flipped, deleted and inserted bytes in PNG/JPEG/GIF/TIFF/WebP files.
+
+    Whatever Pillow raises inside (``TypeError: Missing dimensions`` from a TIFF header
+    once escaped raw) must come out as an ImageLoadError that names the source.
+    """
+    import random
+
+    rng = random.Random(13)
+    outcomes = {"image": 0, "error": 0}
+    for fmt, data in _valid_files().items():
+        for _ in range(400):
+            mutated = bytearray(data)
+            for _ in range(rng.randint(1, 8)):
+                at = rng.randrange(8, len(mutated))  # keep the signature: reach the plug-in
+                kind = rng.random()
+                if kind < 0.6:
+                    mutated[at] = rng.randrange(256)
+                elif kind < 0.8:
+                    del mutated[at:at + rng.randint(1, 16)]
+                else:
+                    mutated[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+            blob = _fix_png_crcs(mutated) if fmt == "PNG" else bytes(mutated)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    out = load_image(blob, name=f"mutated.{fmt.lower()}")
+                except ImageLoadError as exc:
+                    assert str(exc).startswith(f"mutated.{fmt.lower()}: ")
+                    outcomes["error"] += 1
+                    continue
+            assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3
+            assert min(out.shape[:2]) >= MIN_SIDE and out.flags.c_contiguous
+            outcomes["image"] += 1
+    # Both outcomes occur: the mutations reach the decoders, not only the signatures.
+    assert outcomes["image"] > 200 and outcomes["error"] > 200
+
+
+@pytest.mark.parametrize("raised", [TypeError("Missing dimensions"), KeyError(256),
+                                    ValueError("tile cannot extend outside image")])
+def test_any_pillow_exception_while_decoding_names_the_file(tmp_path, monkeypatch, raised):
+    path = _write(tmp_path, Image.new("RGB", (20, 20)), "odd.tif")
+
+    def broken_load(self):
+        raise raised
+
+    monkeypatch.setattr(Image.Image, "load", broken_load)
+    with pytest.raises(ImageLoadError, match=rf"odd\.tif: the TIFF data .*{type(raised).__name__}"):
+        load_image(path)
+    with pytest.raises(ImageLoadError, match="odd photo: image data cannot be decoded"):
+        load_image(Image.new("RGB", (20, 20)), name="odd photo")
+
+
 def test_name_used_in_messages(tmp_path):
     with pytest.raises(ImageLoadError, match="^content photo: no such file"):
         load_image(tmp_path / "x.png", name="content photo")

@@ -77,7 +77,8 @@ def test_auto_order_comes_from_the_registry(empty_cache, monkeypatch):
     from helpers import segmentation
 
     # The torch checkpoint alone installed: "auto" takes it, the ONNX one is tried first.
-    spec = dataclasses.replace(weights.REGISTRY["cloth_segm_u2net"], md5=None, size_bytes=None)
+    # A known size verifies the stand-in file (with neither md5 nor size, it must load).
+    spec = dataclasses.replace(weights.REGISTRY["cloth_segm_u2net"], md5=None, size_bytes=128)
     monkeypatch.setitem(weights.REGISTRY, "cloth_segm_u2net", spec)
     empty_cache.mkdir(parents=True)
     (empty_cache / spec.filename).write_bytes(b"\x80\x02" * 64)
@@ -92,7 +93,7 @@ def test_auto_without_offline_fallback_raises_with_the_download_facts(empty_cach
 
 
 def test_auto_prefers_installed_weights(empty_cache, monkeypatch):
-    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=None)
+    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=128)
     monkeypatch.setitem(weights.REGISTRY, "u2netp_onnx", spec)
     empty_cache.mkdir(parents=True)
     (empty_cache / spec.filename).write_bytes(b"\x08\x01" * 64)
@@ -351,3 +352,40 @@ def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cach
         pipe.saliency_map()
     with pytest.raises(weights.WeightsUnavailableError, match="cloth_segm_u2net_latest.pth"):
         pipe.parsing()
+
+
+def test_memory_estimate_and_check_with_injected_figures(monkeypatch):
+    from helpers import pipeline
+
+    assert pipeline.estimate_peak_memory(10_000, 10_000) == (
+        pipeline.PEAK_BYTES_BASE + pipeline.PEAK_BYTES_PER_PIXEL * 100_000_000)
+    assert 16e9 < pipeline.estimate_peak_memory(10_000, 10_000) < 18e9  # the 100 MP cap
+    needed = pipeline.check_memory(3000, 4000, available=8 * 10**9)  # fits: the estimate
+    assert needed == pipeline.estimate_peak_memory(3000, 4000)
+    with pytest.raises(pipeline.NotEnoughMemoryError,
+                       match=r"^photo\.jpg is 10000x10000 px and needs about 17\.3 GB of memory "
+                             r"at peak, but only 4\.0 GB is available; downscale it \(at most "
+                             r"about 4\d\d\dx4\d\d\d px fits now\)"):
+        pipeline.check_memory(10_000, 10_000, label="photo.jpg", available=4 * 10**9)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: None)  # unknown: no check
+    assert pipeline.check_memory(10_000, 10_000) > 0
+
+
+def test_available_memory_from_proc_meminfo():
+    from helpers import pipeline
+
+    text = "MemTotal:       24576000 kB\nMemFree:  100 kB\nMemAvailable:   8000000 kB\n"
+    assert pipeline._meminfo_available(text) == 8_000_000 * 1024
+    assert pipeline._meminfo_available("MemTotal: 5 kB\n") is None
+    assert pipeline.available_memory() > 0  # this machine can tell
+
+
+def test_run_refuses_a_content_too_large_for_the_memory_before_any_stage(content, style,
+                                                                          monkeypatch):
+    from helpers import pipeline
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**8)  # 100 MB free
+    pipe = _offline()
+    with pytest.raises(pipeline.NotEnoughMemoryError, match="content is .* px and needs"):
+        pipe.run(content, style)
+    assert pipe.timings == {}

@@ -111,6 +111,12 @@ def test_unwritable_output_directory_is_a_clear_error_before_any_work(
     (["--quick", "--max-side", "512", "--no-notebooks", "--content", "."], "not both"),
     # 0 once fell through "or 1024" and ran silently at 1024
     (["--max-side", "0", "--no-notebooks", "--content", "."], "must be at least 64 pixels, got 0"),
+    (["--max-side", "-5", "--no-notebooks", "--content", "."], "at least 64 pixels, got -5"),
+    # "nan" once passed the "<= 0" check and reached papermill
+    (["--cell-timeout", "nan"], "--cell-timeout must be a positive number of seconds, got nan"),
+    (["--cell-timeout", "inf"], "--cell-timeout must be a positive number of seconds, got inf"),
+    (["--cell-timeout", "0"], "--cell-timeout must be a positive number of seconds, got 0"),
+    (["--notebooks-dir", "/no/such/folder"], "no notebooks (*.ipynb) in /no/such/folder"),
 ])
 def test_usage_errors_exit_2_with_a_message(argv, message, tmp_path, capsys):
     status = main([*argv, "--output", str(tmp_path / "out")])
@@ -261,3 +267,171 @@ def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, 
     assert f"the photo has no {absent}; garments present: {', '.join(present)}" in err
     assert not (tmp_path / "out" / "photos").exists() or not any(
         (tmp_path / "out" / "photos").iterdir())
+
+
+@pytest.mark.parametrize("raw_name, output", [
+    (b"caf\xe9.png", "caf\udce9_stripes.png"),  # Latin-1 bytes: not valid UTF-8
+    (b".hidden.png", "hidden_stripes.png"),  # named explicitly: processed, output visible
+    (b"x" * 246 + b".png", None),  # near the limit: the output and its stages must fit
+])
+def test_file_names_the_file_system_accepts_work_in_photo_mode(photo_folder, tmp_path, capsys,
+                                                              raw_name, output):
+    import os
+
+    photo = os.fsdecode(os.fsencode(tmp_path) + b"/" + raw_name)
+    os.link(photo_folder / "astronaut.png", photo)
+    status = main(["--no-notebooks", "--quick", "--content", photo, "--output",
+                   str(tmp_path / "out"), "--style", "stripes", "--save-stages"])
+    captured = capsys.readouterr()  # printing the name raised UnicodeEncodeError once
+    assert status == EXIT_OK, captured.err
+    made = sorted(path.name for path in (tmp_path / "out" / "photos").iterdir())
+    assert len(made) == 7  # the output and its six stages
+    main_output = min(made, key=len)
+    if output is not None:
+        assert main_output == output
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    assert all(len(os.fsencode(name)) <= limit for name in made)
+    assert main_output.endswith("_stripes.png")
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_bytes().decode("utf-8"))
+    assert metrics["photos"]["processed"][0]["input"] == photo  # the exact name, kept
+
+
+def test_control_characters_in_a_failing_name_are_escaped(tmp_path, capsys):
+    bad = tmp_path / "evil\x1b[2J\nname.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    status = main(["--no-notebooks", "--quick", "--content", str(bad), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert "evil\\x1b[2J\\nname.png" in err and "\x1b" not in err
+    assert all("name.png" not in line or "evil" in line for line in err.splitlines())
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty"),
+    (b"just some text, not a picture\n", "not a recognised image file"),
+    ("truncated", "truncated or corrupt"),
+    ("tiny", "both sides must be at least 16 px"),
+])
+def test_a_bad_style_file_is_a_usage_error_before_any_work(photo_folder, tmp_path, capsys,
+                                                           monkeypatch, content, reason):
+    import io
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("work started despite the unusable style file")
+
+    monkeypatch.setattr(run_module, "process_photos", must_not_run)
+    monkeypatch.setattr(run_module, "run_notebooks", must_not_run)
+    if content == "truncated":
+        noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, "JPEG")
+        content = buffer.getvalue()[:len(buffer.getvalue()) // 3]
+    elif content == "tiny":
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, "PNG")
+        content = buffer.getvalue()
+    style = tmp_path / "style.jpg"
+    style.write_bytes(content)
+    for mode in (["--content", str(photo_folder / "astronaut.png"), "--no-notebooks"],
+                 ["--content", str(photo_folder)], []):  # photo, folder and notebooks
+        status = main([*mode, "--quick", "--style", str(style), "--output",
+                       str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert status == EXIT_USAGE
+        assert err.count("\n") == 1 and err.startswith("error: --style: ")
+        assert str(style) in err and reason in err
+    assert not (tmp_path / "out").exists()
+
+
+def _untagged(path, source='max_side = 1024\noutput_dir = "results"'):
+    notebook = new_notebook()
+    notebook.cells = [new_code_cell(source), new_code_cell("y = 1")]
+    nbformat.write(notebook, path)
+
+
+def _tagged_without_output_dir(path):
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    parameters = new_code_cell("max_side = 1024")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters]
+    nbformat.write(notebook, path)
+
+
+@pytest.mark.parametrize("make, message", [
+    (_untagged, "has no cell tagged 'parameters', so --output and --max-side would be ignored"),
+    (_tagged_without_output_dir,
+     "its 'parameters' cell does not set output_dir"),
+])
+def test_a_notebook_whose_parameters_would_be_ignored_is_refused_before_any_work(
+        tmp_path, capsys, monkeypatch, make, message):
+    # A lost 'parameters' tag once ran the notebook with its defaults, writing into the
+    # checkout's own results/, and reported "ok".
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("papermill ran despite the notebook's parameters")
+
+    import papermill
+
+    monkeypatch.setattr(papermill, "execute_notebook", must_not_run)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks / "a_fine.ipynb", "x = 1")
+    make(notebooks / "b_lost.ipynb")
+    status = main(["--quick", "--notebooks-dir", str(notebooks), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE
+    assert "b_lost.ipynb" in err and message in err
+    assert not (tmp_path / "out").exists()
+    # Called directly, run_notebooks reports it as that notebook's failure.
+    runs = run_module.run_notebooks([notebooks / "b_lost.ipynb"], tmp_path / "direct", {})
+    assert not runs[0].ok and message in runs[0].error
+
+
+@pytest.mark.slow
+def test_braces_in_the_output_path_are_taken_literally(tmp_path, capsys):
+    # papermill formats paths with the parameters: "{max_side}" became "256", "{x}" failed.
+    notebooks = tmp_path / "in {x} {max_side}"
+    notebooks.mkdir()
+    write_notebook(notebooks / "a_{y}.ipynb", "import pathlib\n"
+                   "pathlib.Path(output_dir, 'seen.txt').write_text(str(max_side))")
+    output = tmp_path / "out {x} {max_side}"
+    status = main(["--quick", "--notebooks-dir", str(notebooks), "--output", str(output)])
+    captured = capsys.readouterr()
+    assert status == EXIT_OK, captured.out + captured.err
+    assert (output / "notebooks" / "a_{y}.ipynb").is_file()
+    assert (output / "seen.txt").read_text() == "256"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [notebooks.name, output.name])
+
+
+def test_a_photo_too_large_for_the_memory_is_refused_before_decoding(photo_folder, tmp_path,
+                                                                     capsys, monkeypatch):
+    from helpers import images, pipeline
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (4000, 3000)).save(big, compress_level=1)  # 12 MP, a small file
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**9)  # 1 GB free
+    decoded = []
+    real_load = images.load_image
+    monkeypatch.setattr(images, "load_image",
+                        lambda source, **kw: decoded.append(source) or real_load(source, **kw))
+    needed = pipeline.estimate_peak_memory(3000, 4000)
+    status = main(["--no-notebooks", "--quick", "--content", str(big), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE and not (tmp_path / "out").exists() and decoded == []
+    assert (f"error: {big} is 4000x3000 px and needs about {needed / 1e9:.1f} GB of memory "
+            "at peak, but only 1.0 GB is available; downscale it (at most about ") in err
+    # In a list of photos it fails alone, before decoding, and the others go on.
+    from helpers.pipeline import Pipeline
+
+    processed, failed = run_module.process_photos(
+        [big, photo_folder / "hopper.png"], "stripes", tmp_path / "photos", progress=False,
+        pipeline=Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                          max_side=256, notify=None))
+    assert [item["input"] for item in failed] == [str(big)]
+    assert failed[0]["reason"].startswith("NotEnoughMemoryError: ")
+    assert len(processed) == 1 and str(big) not in decoded

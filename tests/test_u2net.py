@@ -453,3 +453,49 @@ def test_backend_line_names_each_device(monkeypatch):
     pipe = pipeline.Pipeline("grabcut", "u2netp", notify=None)
     assert pipe.backend_line() == ("segmentation grabcut on cpu · saliency u2netp on cuda "
                                    "(NVIDIA Test GPU) · stylization magenta_onnx on cpu")
+
+
+def _conv_onnx(path, in_side, out_channels, *, symbolic_channels=False):
+    """A one-layer ONNX graph (1x1 convolution) with U²-Net's input and output names."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(
+        np.full((out_channels, 3, 1, 1), 0.1, np.float32), name="w")
+    node = helper.make_node("Conv", ["input", "w"], ["d0"])
+    side = in_side if in_side else "height"
+    out_shape = [1, "classes" if symbolic_channels else out_channels, side, side]
+    graph = helper.make_graph(
+        [node], "conv", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                       [1, 3, side, side])],
+        [helper.make_tensor_value_info("d0", TensorProto.FLOAT, out_shape)], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_an_onnx_model_of_another_architecture_is_refused(tmp_path, symbolic):
+    # The 4-class cloth .onnx once loaded as "u2net": "saliency" was its background logit.
+    pytest.importorskip("onnxruntime")
+    cloth = _conv_onnx(tmp_path / "cloth.onnx", 768, 4, symbolic_channels=symbolic)
+    with pytest.raises(u2net.CheckpointError, match=r"cloth\.onnx is not a u2net model: .*"
+                       r"output 0 has 4 channels, expected 1\. It looks like a u2net_cloth"):
+        u2net.load_runner("u2net", cloth)
+    same_size = _conv_onnx(tmp_path / "cloth320.onnx", 320, 4, symbolic_channels=symbolic)
+    with pytest.raises(u2net.CheckpointError, match=r"output 0 has 4 channels, expected 1"):
+        u2net.load_runner("u2netp", same_size)
+    runner = u2net.load_runner("u2net_cloth", cloth)  # the right architecture loads
+    assert runner(np.ones((1, 3, 768, 768), np.float32)).shape == (1, 4, 768, 768)
+
+
+def test_an_onnx_model_with_another_fixed_input_size_is_refused(tmp_path):
+    pytest.importorskip("onnxruntime")
+    saliency_768 = _conv_onnx(tmp_path / "s.onnx", 768, 1)
+    with pytest.raises(u2net.CheckpointError,
+                       match=r"input is fixed at 768x768 px, the u2net pre-processing feeds "
+                             r"320x320"):
+        u2net.load_runner("u2net", saliency_768)
+    free = _conv_onnx(tmp_path / "free.onnx", None, 1)  # symbolic height and width: fine
+    assert u2net.load_runner("u2netp", free).out_channels == 1

@@ -659,3 +659,159 @@ def test_pipeline_auto_offline_names_the_opt_out(cache):
     assert pipeline.resolve_backend("saliency", "auto", cache=cache,
                                     notify=notes.append) == "person_matte"
     assert len(notes) == 1 and "CLOTHSTYLE_OFFLINE=1" in notes[0]
+
+
+# ------------------------------------------------ files without md5 or size: load them
+
+
+@pytest.fixture(scope="module")
+def u2netp_checkpoint(tmp_path_factory) -> bytes:
+    """A real (randomly initialised) U2NETP state dict, as bytes."""
+    torch = pytest.importorskip("torch")
+    from helpers import u2net
+
+    path = tmp_path_factory.mktemp("ckpt") / "u2netp.pth"
+    torch.manual_seed(0)
+    torch.save(u2net.build_network("u2netp").state_dict(), path)
+    return path.read_bytes()
+
+
+def unverified_spec(*sources: Source, name: str = TEST_NAME, filename: str = "net.pth"
+                    ) -> WeightSpec:
+    """Like the cloth checkpoint: neither md5 nor size is known."""
+    return WeightSpec(name=name, filename=filename, arch="u2netp", framework="torch",
+                      sources=tuple(sources), size_bytes=None, md5=None, note="test entry")
+
+
+def test_a_file_without_md5_or_size_must_load_and_is_checked_once(cache, register,
+                                                                  u2netp_checkpoint,
+                                                                  monkeypatch):
+    register(unverified_spec())
+    cache.mkdir(parents=True)
+    target = cache / "net.pth"
+    target.write_bytes(u2netp_checkpoint)
+    assert is_available(TEST_NAME, cache=cache)
+    record = (cache / "net.pth.md5ok").read_text()
+    assert '"loaded_as": "u2netp"' in record
+    with monkeypatch.context() as patch:  # recorded: not loaded again
+        patch.setattr(weights, "_load_problem", lambda *a: pytest.fail("loaded again"))
+        assert is_available(TEST_NAME, cache=cache)
+        assert ensure_weights(TEST_NAME, cache=cache, download=False) == target
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("third", "it does not load as u2netp: not a PyTorch checkpoint"),
+    ("quota", "the file is a text reply (JSON or XML), not model weights"),
+    ("other_net", "it does not load as u2netp"),
+])
+def test_a_broken_file_without_md5_is_not_installed_and_auto_moves_it_aside(
+        cache, register, u2netp_checkpoint, damage, reason):
+    # A download cut to a third, or a JSON "quota exceeded" body, once counted as
+    # installed: auto picked it and every photo failed.
+    register(unverified_spec())
+    cache.mkdir(parents=True)
+    bad = {"third": u2netp_checkpoint[:len(u2netp_checkpoint) // 3],
+           "quota": b'{"error": {"code": 403, "message": "quota exceeded"}}',
+           "other_net": _pickled_state({"outconv.weight": 1})}[damage]
+    (cache / "net.pth").write_bytes(bad)
+    assert not is_available(TEST_NAME, cache=cache)
+    assert (cache / "net.pth").read_bytes() == bad  # is_available only reports
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, download=False)
+    assert path is None
+    assert why.startswith(f"{cache / 'net.pth'} was corrupt ({reason}")
+    assert f"moved aside to {cache / 'net.pth.corrupt'}" in why
+    assert why.endswith("; downloads off (download=False)")
+    assert (cache / "net.pth.corrupt").read_bytes() == bad and not (cache / "net.pth").exists()
+    with pytest.raises(WeightsUnavailableError):  # gone from the cache: no longer used
+        ensure_weights(TEST_NAME, cache=cache, download=False)
+
+
+def _pickled_state(state):
+    torch = pytest.importorskip("torch")
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({key: torch.zeros(value) for key, value in state.items()}, buffer)
+    return buffer.getvalue()
+
+
+def test_auto_falls_back_saying_the_cached_file_was_corrupt(cache, register):
+    from helpers import pipeline
+
+    register(unverified_spec(name="cloth_segm_u2net", filename="cloth.pth"))
+    register(unverified_spec(name="u2net_cloth_seg_onnx", filename="cloth.onnx"))
+    cache.mkdir(parents=True)
+    (cache / "cloth.pth").write_bytes(b"<!DOCTYPE html><html>Google Drive quota</html>")
+    notes = []
+    chosen = pipeline.resolve_backend("segmentation", "auto", cache=cache, download=False,
+                                      notify=notes.append)
+    assert chosen == "classical_parsing" and len(notes) == 1
+    assert "no U²-Net cloth weights in" not in notes[0]  # it is there, and broken
+    assert notes[0].startswith("segmentation: the U²-Net cloth weights are unusable (")
+    assert f"{cache / 'cloth.pth'} was corrupt (the file is an HTML page" in notes[0]
+    assert "moved aside to" in notes[0] and "using the offline 'classical_parsing'" in notes[0]
+
+
+def test_a_partial_download_without_md5_is_never_renamed_into_place(cache, register,
+                                                                     monkeypatch,
+                                                                     u2netp_checkpoint):
+    # gdown "succeeds" with a third of the file: no size or md5 can tell, loading does.
+    install_fake_gdown(monkeypatch, lambda output: output.write_bytes(
+        u2netp_checkpoint[:len(u2netp_checkpoint) // 3]) or str(output))
+    register(unverified_spec(Source("gdrive", "some-id")))
+    with pytest.raises(WeightsUnavailableError, match="downloaded file rejected: it does not "
+                                                      "load as u2netp"):
+        ensure_weights(TEST_NAME, cache=cache, progress=False)
+    assert not (cache / "net.pth").exists() and leftovers(cache) == []
+    install_fake_gdown(monkeypatch, lambda output: output.write_bytes(u2netp_checkpoint)
+                       or str(output))
+    assert ensure_weights(TEST_NAME, cache=cache, progress=False).read_bytes() == \
+        u2netp_checkpoint
+    assert '"loaded_as": "u2netp"' in (cache / "net.pth.md5ok").read_text()
+
+
+# --------------------------------------------------------------- cache folder problems
+
+
+def test_a_cache_path_that_is_a_file_is_named_with_the_variable(cache, register, tmp_path):
+    register(make_spec(Source("http", closed_port_url())))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    for folder in (blocker, blocker / "weights"):
+        with pytest.raises(weights.CacheFolderError,
+                           match=rf"cache folder {folder} cannot be used: {blocker} is a "
+                                 rf"file, not a folder; .*{ENV_VAR}"):
+            ensure_weights(TEST_NAME, cache=folder, progress=False)
+    assert blocker.read_text() == "a file"
+
+
+def _read_only(monkeypatch):
+    """A read-only cache folder as filelock and os.replace meet it (the tests may run as
+    root, who can write anywhere)."""
+    import filelock
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", denied)
+    monkeypatch.setattr(weights.os, "replace", denied)
+
+
+def test_a_read_only_cache_folder_is_named_and_does_not_hide_a_corrupt_file(
+        cache, register, server, monkeypatch):
+    base, _ = server
+    register(make_spec(Source("http", base + "/ok")))
+    cache.mkdir(parents=True)
+    _read_only(monkeypatch)
+    with pytest.raises(weights.CacheFolderError,
+                       match=rf"cannot be downloaded into {cache} \(Permission denied\): the "
+                             rf"cache folder {cache} is not writable: .*set {ENV_VAR}"):
+        ensure_weights(TEST_NAME, cache=cache, progress=False)
+    (cache / "blob.pth").write_bytes(bytes(len(PAYLOAD)))  # right size, wrong md5
+    with pytest.raises(WeightsCorruptError,
+                       match=rf"blob\.pth is corrupt \(md5 is .*\) and cannot be moved aside: "
+                             rf"the cache folder {cache} is not writable.*{ENV_VAR}"):
+        ensure_weights(TEST_NAME, cache=cache, progress=False)
+    path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, download=False)
+    assert path is None and "could not be moved aside (Permission denied)" in why
+    assert ENV_VAR in why

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from helpers._checks import check_image
+from helpers._checks import check_image_size
 from helpers.segment import ClothParsing, click_pixel, resolve_region
 
 Click = tuple[float, float]
@@ -141,9 +141,9 @@ class SegmentationBackend:
         Raises
         ------
         ValueError
-            Not an RGB uint8 image.
+            Not an RGB uint8 image, or a side below ``MIN_SIDE`` (16) pixels.
         """
-        check_image(image, "image")
+        check_image_size(image, "image")
         self.notes = []
         self._set_image(image)
         self._image = image

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from helpers._checks import check_image
+from helpers._checks import check_image, check_image_size
 from helpers.images import resize_map
 from helpers.segment import click_pixel
 from helpers.segmentation.base import Capabilities, Click, Prediction, SegmentationBackend
@@ -271,11 +271,21 @@ def _grabcut_work(work: np.ndarray, box: Sequence[float] | None,
         frame = np.ones(shape, bool)
         frame[1:-1, 1:-1] = False
         seeds[frame & (seeds == cv2.GC_PR_FGD)] = cv2.GC_PR_BGD
+    if (seeds == cv2.GC_FGD).all():
+        # Sure foreground everywhere (a click disc over the whole image): there is no
+        # background to model and nothing left to decide; the seeds are the answer.
+        return np.ones(shape, bool)
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # the GMM initialisation uses k-means: keep results reproducible
-    cv2.grabCut(work, seeds, None, bgd_model, fgd_model, int(iterations),
-                cv2.GC_INIT_WITH_MASK)
+    try:
+        cv2.grabCut(work, seeds, None, bgd_model, fgd_model, int(iterations),
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:  # an OpenCV assertion is no message for a person
+        raise ValueError(
+            f"GrabCut cannot segment with these seeds ({exc.err or exc}); give a smaller "
+            "box, or fewer or smaller clicks, so that some pixels stay background"
+        ) from exc
     mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
 
     count, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
@@ -340,7 +350,7 @@ def interactive_mask(image: np.ndarray, positive: Iterable[Sequence[float]] = ()
     numpy.ndarray
         ``(H, W) float32`` mask with values in {0, 1}.
     """
-    check_image(image)
+    check_image_size(image)
     if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     positive = _check_clicks(positive, image.shape)
@@ -403,7 +413,7 @@ class OfflineSegmenter:
 
     def __init__(self, image: np.ndarray, box: Sequence[float] | None = None, *,
                  iterations: int = 5, click_radius: float | None = None) -> None:
-        check_image(image)
+        check_image_size(image)
         if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
             raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
         self.image = image

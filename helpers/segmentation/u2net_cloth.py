@@ -23,12 +23,13 @@ import numpy as np
 from helpers._checks import check_image
 from helpers.segment import CLASS_NAMES, ClothParsing
 from helpers.segmentation.base import Capabilities, ParsingBackend
+from helpers.u2net import INPUT_SIDES
 
 __all__ = ["CLOTH_INPUT_SIZE", "U2NetCloth", "U2NetClothOnnx", "labels_from_logits",
            "parse_clothes", "preprocess_cloth", "upsample_logits"]
 
 #: Side of the square cloth-parsing input.
-CLOTH_INPUT_SIZE = 768
+CLOTH_INPUT_SIZE = INPUT_SIDES["u2net_cloth"]
 
 def preprocess_cloth(image: np.ndarray) -> np.ndarray:
     """Prepare an image for the cloth-parsing network.
