@@ -177,8 +177,17 @@ def test_blend_layers_gives_each_garment_its_own_style():
     np.testing.assert_array_equal(blend_layers(content, []), content)
 
 
-def test_every_method_is_listed():
-    assert BLEND_METHODS == ("hard", "saliency", "feather", "matting", "saliency_matting")
+def test_every_listed_method_blends_and_is_documented():
+    import helpers.blend as blend_module
+
+    mask = np.zeros((41, 41), np.float32)
+    mask[10:31, 10:31] = 1
+    saliency = np.full((41, 41), 0.5, np.float32)
+    for method in BLEND_METHODS:
+        alpha = blend_alpha(mask, method, saliency=saliency, matte=mask)
+        assert alpha.shape == mask.shape and alpha.dtype == np.float32
+        assert alpha[20, 20] >= 0.5 and alpha[0, 0] < 1e-3
+        assert f"``{method}``" in blend_module.__doc__
 
 
 def _formula(content, stylized, alpha):
