@@ -404,9 +404,36 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
     return out.copy() if out is content else out
 
 
+def empty_weight_message(alpha: np.ndarray, *, mask: np.ndarray | None = None,
+                         method: str | None = None) -> str | None:
+    """What to tell the user when ``alpha`` is zero everywhere, else None.
+
+    Parameters
+    ----------
+    alpha : (H, W) float32
+        The blending weight.
+    mask, method : optional
+        The garment region and the blend method: when the region is not empty but a
+        saliency method's weight ``M · mask`` is, the message blames M, not the region.
+
+    Returns
+    -------
+    str or None
+        One sentence: why the content comes back unchanged and what to do.
+    """
+    if alpha.any():
+        return None
+    if mask is not None and method is not None and "saliency" in method and np.any(mask):
+        return ("the saliency map M is zero over the chosen garment, so the content is "
+                "returned unchanged (M covers the person, and this region lies outside it); "
+                "use the 'feather' or 'matting' method, which do not depend on M")
+    return ("the chosen region is empty: the content is returned unchanged; "
+            "pick another garment or add a positive click inside it")
+
+
 def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | None = None,
                   method: str | None = None) -> None:
-    """Warn that the content comes back unchanged when ``alpha`` is zero everywhere.
+    """Warn (:func:`empty_weight_message`) when ``alpha`` is zero everywhere.
 
     Parameters
     ----------
@@ -415,23 +442,10 @@ def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | 
     stacklevel : int
         Passed to :func:`warnings.warn`.
     mask, method : optional
-        The garment region and the blend method: when the region is not empty but a
-        saliency method's weight ``M · mask`` is, the warning blames M, not the region.
+        As in :func:`empty_weight_message`.
     """
-    if alpha.any():
-        return
-    import warnings
+    message = empty_weight_message(alpha, mask=mask, method=method)
+    if message is not None:
+        import warnings
 
-    if mask is not None and method is not None and "saliency" in method and np.any(mask):
-        warnings.warn(
-            "the saliency map M is zero over the chosen garment, so the content is returned "
-            "unchanged (M covers the person, and this region lies outside it); use the "
-            "'feather' or 'matting' method, which do not depend on M",
-            stacklevel=stacklevel,
-        )
-        return
-    warnings.warn(
-        "the chosen region is empty: the content is returned unchanged; "
-        "pick another garment or add a positive click inside it",
-        stacklevel=stacklevel,
-    )
+        warnings.warn(message, stacklevel=stacklevel)

@@ -42,7 +42,7 @@ import numpy as np
 import traitlets
 
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
-from helpers.blend import BLEND_METHODS, composite, default_softness
+from helpers.blend import BLEND_METHODS, composite, default_softness, empty_weight_message
 from helpers.images import fit_to_cap, load_image
 from helpers.segment import CLASS_NAMES, PALETTE, classes_present
 
@@ -943,14 +943,9 @@ class StyleStudio:
         self.preview.value = encode_jpeg(self.output, self.preview_max_side)
         self.preview_count += 1
         self.last_update_s = time.perf_counter() - start
-        if not self.alpha.any():
-            if self.mask is not None and self.mask.any() and "saliency" in method:
-                self._note("the saliency map M is zero over the selected region (it lies "
-                           "outside the person): the photo is shown unchanged; choose the "
-                           "'feather' or 'matting' method")
-            else:
-                self._note("the selected region is empty: the photo is shown unchanged; "
-                           "pick another garment or click on it")
+        message = empty_weight_message(self.alpha, mask=self.mask, method=method)
+        if message is not None:
+            self._note(message)
         self._update_caption()
 
     def _update_caption(self) -> None:
