@@ -451,7 +451,7 @@ def test_an_empty_weight_is_reported_in_the_blend_modules_words(studio, monkeypa
     zero = np.zeros(studio.content.shape[:2], np.float32)
     monkeypatch.setattr(studio.pipeline, "alpha", lambda *args, **kwargs: zero)
     if method == "feather":
-        studio.mask = zero.copy()
+        studio.state.mask = zero.copy()
     studio.method_dropdown.value = "hard" if method != "hard" else "feather"
     studio.method_dropdown.value = method
     expected = empty_weight_message(zero, mask=studio.mask, method=method)
