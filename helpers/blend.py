@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from helpers._checks import check_choice, check_image, check_map
+from helpers._checks import check_choice, check_image, check_map, check_softness
 
 #: Valid blending method names, in the order figures and tables list them.
 BLEND_METHODS = ("hard", "saliency", "feather", "matting", "saliency_matting")
@@ -92,15 +92,9 @@ def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
     -------
     (H, W) float32 in [0, 1]
     """
-    if _check_sigma(sigma) == 0:
+    if check_softness(sigma) == 0:
         return alpha
     return _soften_window(alpha, sigma)[0]
-
-
-def _check_sigma(sigma: float) -> float:
-    if sigma < 0 or not np.isfinite(sigma):
-        raise ValueError(f"softness must be a finite number >= 0 (pixels), got {sigma:g}")
-    return sigma
 
 
 def _soften_window(alpha: np.ndarray, sigma: float) -> tuple[np.ndarray, tuple | None]:
@@ -203,8 +197,8 @@ def blend_alpha(
                 "helpers.saliency.saliency_map()"
             )
         saliency = check_map(saliency, "saliency", shape=mask.shape)
-    sigma = default_softness(method, mask.shape) if softness is None else float(softness)
-    if method == "hard" or _check_sigma(sigma) == 0:
+    sigma = default_softness(method, mask.shape) if softness is None else check_softness(softness)
+    if method == "hard" or sigma == 0:
         if uses_saliency:
             return np.multiply(base, saliency, dtype=np.float32)
         # Own the result: callers may keep it while the inputs change.

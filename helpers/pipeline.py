@@ -44,6 +44,7 @@ from helpers._checks import (
     check_image,
     check_map,
     check_positive,
+    check_softness,
     check_unit_interval,
 )
 from helpers.blend import (
@@ -707,8 +708,8 @@ class Pipeline:
         check_choice(method, BLEND_METHODS, "blend method")
         check_unit_interval(strength, "strength")
         check_positive(stroke_scale, "stroke_scale")
-        if softness is not None and not (np.isfinite(softness) and softness >= 0):
-            raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
+        if softness is not None:
+            check_softness(softness)
         check_image(style, "style")
         self.set_content(content)
         self.timings = {}

@@ -36,7 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
+from helpers._checks import (
+    check_choice,
+    check_image,
+    check_positive,
+    check_softness,
+    check_unit_interval,
+)
 from helpers.blend import BLEND_METHODS, composite, default_softness
 from helpers.segment import CLASS_NAMES, classes_present
 
@@ -106,13 +112,6 @@ class StudioState:
     blend_s: float = 0.0
 
 
-def _check_softness(softness: Any) -> float:
-    if isinstance(softness, bool) or not isinstance(softness, (int, float, np.number)) \
-            or not (np.isfinite(softness) and softness >= 0):
-        raise ValueError(f"softness must be a number of pixels >= 0, got {softness!r}")
-    return float(softness)
-
-
 class StudioController:
     """Changes a :class:`StudioState` through a pipeline's cached stages.
 
@@ -153,7 +152,7 @@ class StudioController:
         strength = check_unit_interval(strength, "strength")
         stroke_scale = check_positive(stroke_scale, "stroke_scale")
         if softness is not None:
-            softness = _check_softness(softness)
+            softness = check_softness(softness)
         check_image(content, "content")
         check_image(style, "style")
         self.pipeline = pipeline
@@ -258,7 +257,7 @@ class StudioController:
         if name == "method":
             check_choice(value, BLEND_METHODS, "blend method")
         elif name == "softness":
-            value = _check_softness(value)
+            value = check_softness(value)
         elif name == "strength":
             value = float(check_unit_interval(value, "strength"))
         elif name == "stroke_scale":

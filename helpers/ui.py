@@ -41,7 +41,13 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
+from helpers._checks import (
+    check_choice,
+    check_image,
+    check_positive,
+    check_softness,
+    check_unit_interval,
+)
 from helpers.blend import BLEND_METHODS, empty_weight_message
 from helpers.images import fit_to_cap, load_image
 from helpers.segment import CLASS_NAMES, PALETTE, classes_present
@@ -410,8 +416,8 @@ class StyleStudio:
         check_choice(method, BLEND_METHODS, "blend method")
         strength = check_unit_interval(strength, "strength")
         stroke_scale = check_positive(stroke_scale, "stroke_scale")
-        if softness is not None and not (np.isfinite(softness) and softness >= 0):
-            raise ValueError(f"softness must be a number of pixels >= 0, got {softness!r}")
+        if softness is not None:
+            check_softness(softness)
         if click_widget == "anywidget" and ClickMap is None:
             raise ImportError("click_widget='anywidget' needs anywidget: `pip install anywidget`"
                               " (or use click_widget='fallback')")

@@ -246,3 +246,19 @@ def test_an_empty_weight_blames_the_region_or_the_saliency_map():
         blend(content, stylized, np.zeros_like(mask), "saliency", saliency=no_person)
     with pytest.warns(UserWarning, match="the chosen region is empty"):
         blend(content, stylized, np.zeros_like(mask), "hard")
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "3"])
+def test_softness_is_checked_in_one_place_with_one_message(bad):
+    from helpers._checks import check_softness
+    from helpers.pipeline import Pipeline
+
+    message = r"softness must be a finite number >= 0 \(pixels\), got "
+    mask = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match=message):
+        check_softness(bad)
+    with pytest.raises(ValueError, match=message):
+        blend_alpha(mask, "feather", softness=bad)
+    with pytest.raises(ValueError, match=message):
+        Pipeline(segmentation="grabcut", saliency="person_matte", notify=None).run(
+            np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8), softness=bad)

@@ -133,7 +133,7 @@ def test_a_refused_parameter_leaves_the_state_unchanged(controller):
     before = (state.method, state.softness, state.strength, state.output)
     with pytest.raises(ValueError, match="unknown blend method 'poisson'"):
         controller.set_parameter("method", "poisson")
-    with pytest.raises(ValueError, match="softness must be a number of pixels >= 0"):
+    with pytest.raises(ValueError, match="softness must be a finite number >= 0 \\(pixels\\)"):
         controller.set_parameter("softness", -1)
     with pytest.raises(ValueError, match="strength"):
         controller.set_parameter("strength", 2.0)
