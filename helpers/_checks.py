@@ -7,6 +7,7 @@ float32 in [0, 1]; label maps are ``(H, W)`` uint8.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -110,3 +111,27 @@ def check_positive(value: float, name: str) -> float:
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number, got {value:g}")
     return value
+
+
+def check_positive_int(value: Any, name: str, unit: str = "") -> int:
+    """Return ``value`` as int if it is a whole number >= 1, else raise ``ValueError``.
+
+    Booleans are refused (``True`` is not a size); ``unit`` (e.g. ``"pixels"``) goes into
+    the message.
+    """
+    whole = (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.number))
+             and np.isfinite(value) and int(value) == value)
+    if not whole or value < 1:
+        what = f"a positive integer ({unit})" if unit else "a positive integer"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_softness(value: Any, name: str = "softness") -> float:
+    """Return a blend softness (Gaussian sigma in pixels) as float if finite and >= 0."""
+    number = (not isinstance(value, (bool, np.bool_))
+              and isinstance(value, (int, float, np.number)))
+    if not number or not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0 (pixels), got {value!r}")
+    return float(value)
+

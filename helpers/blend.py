@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from helpers._checks import check_choice, check_image, check_map
+from helpers._checks import check_choice, check_image, check_map, check_softness
 
 #: Valid blending method names, in the order figures and tables list them.
 BLEND_METHODS = ("hard", "saliency", "feather", "matting", "saliency_matting")
@@ -92,15 +92,9 @@ def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
     -------
     (H, W) float32 in [0, 1]
     """
-    if _check_sigma(sigma) == 0:
+    if check_softness(sigma) == 0:
         return alpha
     return _soften_window(alpha, sigma)[0]
-
-
-def _check_sigma(sigma: float) -> float:
-    if sigma < 0 or not np.isfinite(sigma):
-        raise ValueError(f"softness must be a finite number >= 0 (pixels), got {sigma:g}")
-    return sigma
 
 
 def _soften_window(alpha: np.ndarray, sigma: float) -> tuple[np.ndarray, tuple | None]:
@@ -203,8 +197,8 @@ def blend_alpha(
                 "helpers.saliency.saliency_map()"
             )
         saliency = check_map(saliency, "saliency", shape=mask.shape)
-    sigma = default_softness(method, mask.shape) if softness is None else float(softness)
-    if method == "hard" or _check_sigma(sigma) == 0:
+    sigma = default_softness(method, mask.shape) if softness is None else check_softness(softness)
+    if method == "hard" or sigma == 0:
         if uses_saliency:
             return np.multiply(base, saliency, dtype=np.float32)
         # Own the result: callers may keep it while the inputs change.
@@ -408,13 +402,47 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
 UNCHANGED_BELOW = 0.5 / 255
 
 
+def empty_weight_message(alpha: np.ndarray, *, mask: np.ndarray | None = None,
+                         method: str | None = None) -> str | None:
+    """What to tell the user when the content comes back unchanged, else None.
+
+    The content comes back unchanged when ``alpha`` is below 0.5/255 everywhere
+    (:data:`UNCHANGED_BELOW`). The message names the cause: an empty region; else, for a
+    saliency method, the saliency map M being (nearly) zero over a non-empty garment
+    (use ``feather`` or ``matting``); else the method's weight vanishing over a region
+    too small for it.
+
+    Parameters
+    ----------
+    alpha : (H, W) float32
+        The blending weight.
+    mask, method : optional
+        The garment region and the blend method, to name the cause.
+
+    Returns
+    -------
+    str or None
+        One sentence: why the content comes back unchanged and what to do.
+    """
+    if (alpha > UNCHANGED_BELOW).any():
+        return None
+    region = 0 if mask is None else int(np.count_nonzero(np.asarray(mask) > 0))
+    if mask is None or region == 0:
+        return ("the chosen region is empty: the content is returned unchanged; "
+                "pick another garment or add a positive click inside it")
+    if method is not None and "saliency" in method:
+        return (f"the saliency map M is zero (or nearly: every weight is below 0.5/255) over "
+                f"the chosen garment of {region} pixels, so the content is returned "
+                "unchanged (M covers the person, and this region lies outside it); use the "
+                "'feather' or 'matting' method, which do not depend on M")
+    return (f"the {method or 'blending'} weight is below 0.5/255 everywhere although the "
+            f"garment has {region} pixels, so the content is returned unchanged; use the "
+            "'hard' method or a smaller softness")
+
+
 def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | None = None,
                   method: str | None = None) -> None:
-    """Warn when the content comes back unchanged: ``alpha`` below 0.5/255 everywhere.
-
-    The warning names the cause: an empty region; else, for a saliency method, the
-    saliency map M being (nearly) zero over a non-empty garment (use ``feather`` or
-    ``matting``); else the method's weight vanishing over a region too small for it.
+    """Warn (:func:`empty_weight_message`) when the content comes back unchanged.
 
     Parameters
     ----------
@@ -425,30 +453,8 @@ def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | 
     mask, method : optional
         The garment region and the blend method, to name the cause.
     """
-    if (alpha > UNCHANGED_BELOW).any():
-        return
-    import warnings
+    message = empty_weight_message(alpha, mask=mask, method=method)
+    if message is not None:
+        import warnings
 
-    region = 0 if mask is None else int(np.count_nonzero(np.asarray(mask) > 0))
-    if mask is None or region == 0:
-        warnings.warn(
-            "the chosen region is empty: the content is returned unchanged; "
-            "pick another garment or add a positive click inside it",
-            stacklevel=stacklevel,
-        )
-        return
-    if method is not None and "saliency" in method:
-        warnings.warn(
-            f"the saliency map M is zero (or nearly: every weight is below 0.5/255) over "
-            f"the chosen garment of {region} pixels, so the content is returned unchanged "
-            "(M covers the person, and this region lies outside it); use the 'feather' "
-            "or 'matting' method, which do not depend on M",
-            stacklevel=stacklevel,
-        )
-        return
-    warnings.warn(
-        f"the {method or 'blending'} weight is below 0.5/255 everywhere although the "
-        f"garment has {region} pixels, so the content is returned unchanged; use the "
-        "'hard' method or a smaller softness",
-        stacklevel=stacklevel,
-    )
+        warnings.warn(message, stacklevel=stacklevel)

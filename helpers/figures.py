@@ -33,8 +33,6 @@ from helpers.boundaries import EDGE_TYPES, boundary_metrics, closer_look_figure,
 
 #: Stage order in captions; other stages follow in their dict order.
 STAGES = ("segmentation", "saliency", "stylization")
-#: Saliency back-ends that run without pretrained weights (see :mod:`helpers.pipeline`).
-OFFLINE_SALIENCY = ("person_matte",)
 #: Measures drawn by :func:`boundary_metrics_figure`: key -> panel title.
 METRIC_PANELS = {
     "seam": "seam: output / photo gradient energy\n(1 = as the photo)",
@@ -85,16 +83,10 @@ def backend_caption(backends: Mapping[str, str]) -> str:
 
 
 def _is_pretrained(backends: Mapping[str, str], stage: str) -> bool:
-    name = backends.get(stage)
-    if name is None:
-        return False
-    if stage == "segmentation":
-        from helpers import segmentation
+    from helpers.pipeline import needs_weights
 
-        if name not in segmentation.BACKENDS:
-            return False
-        return segmentation.backend_class(name).capabilities.needs_weights
-    return name not in OFFLINE_SALIENCY
+    name = backends.get(stage)
+    return name is not None and needs_weights(name)
 
 
 def _add_footer(fig, caption: str) -> None:
@@ -123,6 +115,16 @@ def _show(ax, image: np.ndarray, title: str, **kwargs: Any) -> None:
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _show_saliency(ax, saliency: np.ndarray | None, title: str) -> None:
+    """The saliency map M in grey, or a note where the run's method did not use it."""
+    if saliency is not None:
+        _show(ax, saliency, title, cmap="gray", vmin=0.0, vmax=1.0)
+        return
+    ax.text(0.5, 0.5, "M not computed:\nthis blend method\ndoes not use it", ha="center",
+            va="center", fontsize=9, color="0.4", transform=ax.transAxes)
+    _show(ax, np.ones((1, 1)), title, cmap="gray", vmin=0.0, vmax=1.0)
 
 
 def _legend_patches(entries: Sequence[tuple[str, Any]]):
@@ -207,7 +209,8 @@ def pipeline_overview_figure(result, style: np.ndarray, *, title: str | None = N
     output = check_image(result.output, "result.output")
     check_image(style, "style")
     mask = check_map(result.mask, "result.mask", shape=shape)
-    saliency = check_map(result.saliency, "result.saliency", shape=shape)
+    saliency = (None if result.saliency is None
+                else check_map(result.saliency, "result.saliency", shape=shape))
     alpha = check_map(result.alpha, "result.alpha", shape=shape)
     backends = result.backends
 
@@ -215,7 +218,7 @@ def pipeline_overview_figure(result, style: np.ndarray, *, title: str | None = N
     (ax_content, ax_saliency, ax_segment, ax_style), (ax_stylized, ax_masked, ax_alpha,
                                                       ax_output) = axes
     _show(ax_content, content, "content C")
-    _show(ax_saliency, saliency, _saliency_title(backends), cmap="gray", vmin=0.0, vmax=1.0)
+    _show_saliency(ax_saliency, saliency, _saliency_title(backends))
     _draw_segmentation(ax_segment, content, mask, result.labels, backends)
     _show(ax_style, style, "style")
     _show(ax_stylized, stylized, f"stylized S ({backends.get('stylization', '?')})")
@@ -297,14 +300,18 @@ def results_grid_figure(rows: Sequence[Mapping[str, Any]], *,
                              "build rows with helpers.figures.results_row(result, style)")
         content = check_image(row["content"], f"rows[{index}]['content']")
         shape = content.shape[:2]
-        saliency = check_map(row["saliency"], f"rows[{index}]['saliency']", shape=shape)
+        saliency = (None if row["saliency"] is None
+                    else check_map(row["saliency"], f"rows[{index}]['saliency']", shape=shape))
         mask = check_map(row["mask"], f"rows[{index}]['mask']", shape=shape)
         stylized = check_image(row["stylized"], f"rows[{index}]['stylized']")
         output = check_image(row["output"], f"rows[{index}]['output']")
         panels = (content, saliency, _on_background(content, mask), stylized, output)
         for col, (ax, image) in enumerate(zip(axes[index], panels, strict=True)):
-            kwargs = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if image.ndim == 2 else {}
-            _show(ax, image, RESULTS_COLUMNS[col] if index == 0 else "", **kwargs)
+            title = RESULTS_COLUMNS[col] if index == 0 else ""
+            if col == 1:
+                _show_saliency(ax, image, title)
+            else:
+                _show(ax, image, title)
         label = str(row.get("label", ""))
         row_backends = row.get("backends")
         if row_backends and footer and dict(row_backends) != footer:
@@ -405,7 +412,8 @@ def metrics_for_methods(pipeline, result, methods: Sequence[str] = BLEND_METHODS
     for method in methods:
         check_choice(method, BLEND_METHODS, "blend method")
     pipeline.set_content(result.content)
-    saliency = result.saliency
+    # the edge types are split by M, also for a run whose method did not use it
+    saliency = result.saliency if result.saliency is not None else pipeline.saliency_map()
     measured: dict[str, dict[str, dict[str, float] | None]] = {}
     for method in methods:
         output = pipeline.blend(result.stylized, result.mask, method, softness=softness)

@@ -29,7 +29,14 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from helpers._checks import MIN_SIDE, check_choice, check_image, check_labels, check_map
+from helpers._checks import (
+    MIN_SIDE,
+    check_choice,
+    check_image,
+    check_labels,
+    check_map,
+    check_positive_int,
+)
 from helpers.paths import display_path, name_limit
 
 __all__ = [
@@ -358,9 +365,8 @@ def load_image(source: Any, *, max_side: int | None = None, name: str | None = N
         The message names the source and the reason.
     """
     label = name or _describe_source(source)
-    if max_side is not None and (isinstance(max_side, bool) or int(max_side) != max_side
-                                 or max_side < 1):
-        raise ValueError(f"max_side must be a positive integer, got {max_side!r}")
+    if max_side is not None:
+        check_positive_int(max_side, "max_side")
 
     if isinstance(source, (str, os.PathLike)):
         text = str(source)
@@ -449,8 +455,7 @@ def fit_to_cap(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
         so ``h / H`` may differ from it slightly.
     """
     check_image(image)
-    if isinstance(max_side, bool) or int(max_side) != max_side or max_side < 1:
-        raise ValueError(f"max_side must be a positive integer, got {max_side!r}")
+    check_positive_int(max_side, "max_side")
     height, width = image.shape[:2]
     longest = max(height, width)
     if longest <= max_side:

@@ -30,12 +30,12 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from helpers import segmentation
 from helpers import weights as weights_module
@@ -44,6 +44,7 @@ from helpers._checks import (
     check_image_size,
     check_map,
     check_positive,
+    check_softness,
     check_unit_interval,
 )
 from helpers.blend import (
@@ -80,6 +81,16 @@ def _weights_of(backend: str) -> str | None:
     if backend in segmentation.BACKENDS:
         return segmentation.backend_class(backend).weights
     return None
+
+
+def needs_weights(backend: str) -> bool:
+    """Whether a segmentation or saliency back-end runs pretrained weights.
+
+    The one place that knows (from the segmentation registry's capabilities and the
+    saliency weights table); figures caption a back-end "pretrained" or "offline" by it.
+    Unknown names (and stylization back-ends) give False.
+    """
+    return _weights_of(backend) is not None
 
 
 def backend_device(backend: str) -> str:
@@ -241,25 +252,15 @@ def array_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-class _LRU:
-    """A tiny least-recently-used cache (a few large arrays, so a small bound)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        value = compute()
-        self.items[key] = value
-        while len(self.items) > self.size:
-            self.items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        self.items.clear()
+# Per-parameter caches of the current photo (cachetools LRU, dropped with the photo). Each
+# entry is a full-size array (a (H, W) float32 mask is 4 MB at 1 MP, a (H, W, 3) uint8
+# stylization 3 MB), so the bounds hold what one session goes back and forth between:
+#: region masks: a few garments, each with the click history an undo walks back through
+MASKS_CACHED = 8
+#: stylizations: a few styles x the strength / stroke-scale values a slider revisits
+STYLIZED_CACHED = 6
+#: edge-aware mattes: one per garment of a multi-garment run
+MATTES_CACHED = 4
 
 
 def _fetch_first(candidates: Sequence[tuple[str, str]], *, cache: Any,
@@ -377,8 +378,9 @@ class PipelineResult:
     content, stylized, output : (H, W, 3) uint8
     mask : (H, W) float32 in [0, 1]
         The chosen garment region.
-    saliency : (H, W) float32 in [0, 1]
-        The saliency map M of the whole person (U²-Net saliency or the offline person
+    saliency : (H, W) float32 in [0, 1], or None
+        None for a method that does not use M (``hard``, ``feather``, ``matting``);
+        else the saliency map M of the whole person (U²-Net saliency or the offline person
         matte).
     alpha : (H, W) float32 in [0, 1]
         The final blending weight of the stylized image.
@@ -387,14 +389,15 @@ class PipelineResult:
     backends : dict
         Stage name -> back-end that served it.
     timings : dict
-        Stage name -> seconds (0 when served from the cache).
+        Stage name -> seconds, for every stage the run used (0.0 when served from the
+        cache or the photo's state).
     """
 
     content: np.ndarray
     stylized: np.ndarray
     output: np.ndarray
     mask: np.ndarray
-    saliency: np.ndarray
+    saliency: np.ndarray | None
     alpha: np.ndarray
     labels: np.ndarray | None
     backends: dict[str, str]
@@ -427,6 +430,10 @@ class Pipeline:
         Keyword arguments for the segmentation back-end's constructor (see
         :func:`helpers.segmentation.create_backend`), e.g. ``{"runner": ...}`` for a
         loaded U²-Net runner or ``{"box": ...}`` for GrabCut.
+    saliency_runner : object, optional
+        A loaded U²-Net runner (:func:`helpers.u2net.load_runner`, or any object with
+        the same ``__call__``) for a U²-Net saliency back-end, used instead of loading
+        its weights from the cache.
     notify : callable, optional
         Where the one-line notes on the back-ends ``"auto"`` chose go (``print`` by
         default; None silences them). What segmentation finds worth saying about a photo
@@ -440,13 +447,16 @@ class Pipeline:
     notes : list of str
         The segmentation back-end's notes on the current photo.
     timings : dict
-        Stage -> seconds of the last computation.
+        Stage -> seconds of its last request: the computation's time, or 0.0 when the
+        cache (or the current photo's state) served it. :meth:`run` starts it afresh,
+        so its result lists every stage it used.
     """
 
     def __init__(self, segmentation: str = "auto", saliency: str = "auto",
                  stylization: str = "magenta_onnx", *, max_side: int = 1024,
                  allow_offline: bool = True, download: bool = True, weights_cache: Any = None,
                  segmentation_options: dict[str, Any] | None = None,
+                 saliency_runner: Any = None,
                  notify: Callable[[str], None] | None = print) -> None:
         check_choice(stylization, STYLIZATION_BACKENDS, "stylization backend")
         if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) \
@@ -468,16 +478,18 @@ class Pipeline:
         # download=False also holds for back-ends named explicitly: their weights must
         # then already be in the cache (the error says where to put them)
         self._download = bool(download)
-        self._runners: dict[str, Any] = {}
+        self._saliency_runner = saliency_runner
         self._content: np.ndarray | None = None
         self._content_key: str | None = None
         self._segmenter = self._make_segmenter(dict(segmentation_options or {}))
         self._segmenter_key: str | None = None
-        self._masks = _LRU(8)
-        self._saliency = _LRU(4)
-        self._person_parse = _LRU(2)
-        self._matte = _LRU(4)
-        self._stylized = _LRU(6)
+        # Per-photo work is state of the current photo, set by set_content (as
+        # segment-anything's set_image): the parse lives in the segmentation back-end,
+        # M here; both are computed on first use and dropped with the photo.
+        self._saliency: np.ndarray | None = None
+        self._masks: MutableMapping[Any, Any] = LRUCache(MASKS_CACHED)
+        self._stylized: MutableMapping[Any, Any] = LRUCache(STYLIZED_CACHED)
+        self._mattes: MutableMapping[Any, Any] = LRUCache(MATTES_CACHED)
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
 
@@ -537,25 +549,45 @@ class Pipeline:
             self._content = image
             self._content_key = key
             self.notes = []
+            # everything computed for the previous photo goes with it
+            self._saliency = None
+            for cache in (self._masks, self._stylized, self._mattes):
+                cache.clear()
 
-    def _timed(self, stage: str, compute: Callable[[], Any]) -> Callable[[], Any]:
-        def run() -> Any:
-            start = time.perf_counter()
-            value = compute()
-            self.timings[stage] = time.perf_counter() - start
+    def _timed(self, stage: str, compute: Callable[[], Any]) -> Any:
+        """Compute, recording the seconds in :attr:`timings`."""
+        start = time.perf_counter()
+        value = compute()
+        self.timings[stage] = time.perf_counter() - start
+        return value
+
+    def _served(self, stage: str) -> None:
+        """Record a stage served without computing (0.0 s) unless timed already."""
+        self.timings.setdefault(stage, 0.0)
+
+    def _cached(self, cache: MutableMapping[Any, Any], key: Any, stage: str,
+                compute: Callable[[], Any]) -> Any:
+        """``cache[key]``, computed (and timed) on a miss."""
+        try:
+            value = cache[key]
+        except KeyError:
+            value = cache[key] = self._timed(stage, compute)
             return value
-        return run
+        self._served(stage)
+        return value
 
     # ------------------------------------------------------------------ stages
     @property
     def segmenter(self) -> segmentation.SegmentationBackend:
         """The segmentation back-end, holding the current photo (set on first use)."""
         if self._segmenter_key != self.content_key:
-            self._timed("segmentation", lambda: self._segmenter.set_image(self.content))()
+            self._timed("segmentation", lambda: self._segmenter.set_image(self.content))
             self._segmenter_key = self.content_key
             self.notes = list(self._segmenter.notes)
             for note in self.notes:  # a warning, so each photo's caller sees its own
                 warnings.warn(note, stacklevel=3)
+        else:
+            self._served("segmentation")
         return self._segmenter
 
     @property
@@ -600,9 +632,9 @@ class Pipeline:
         positive = check_clicks(positive, shape, "positive")
         negative = check_clicks(negative, shape, "negative")
         segmenter = self.segmenter
-        key = (self._content_key, _freeze(choice), positive, negative)
-        return self._masks.get(key, self._timed(
-            "region", lambda: segmenter.predict(choice, positive, negative)))
+        key = (_freeze(choice), positive, negative)
+        return self._cached(self._masks, key, "region",
+                            lambda: segmenter.predict(choice, positive, negative))
 
     def region_mask(self, choice: Any = "upper_body", *, positive: Sequence[Click] = (),
                     negative: Sequence[Click] = ()) -> np.ndarray:
@@ -640,22 +672,28 @@ class Pipeline:
         """
         segmenter = self.segmenter
         if segmenter.capabilities.gives_matte and segmenter.person is not None:
+            self._served("saliency")  # computed with the parse
             return segmenter.person
         from helpers.segmentation.classical_parsing import parse_person
 
-        return self._person_parse.get(
-            self._content_key,
-            self._timed("saliency", lambda: parse_person(self.content).person))
+        return self._photo_saliency(lambda: parse_person(self.content).person)
+
+    def _photo_saliency(self, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if self._saliency is None:
+            self._saliency = self._timed("saliency", compute)
+        else:
+            self._served("saliency")
+        return self._saliency
 
     def _runner(self, backend: str):
-        if backend not in self._runners:
+        if self._saliency_runner is None:
             from helpers.u2net import load_runner
 
             weight_name, arch = _SALIENCY_WEIGHTS[backend]
             path = weights_module.ensure_weights(weight_name, cache=self._weights_cache,
                                                  download=self._download)
-            self._runners[backend] = load_runner(arch, path)
-        return self._runners[backend]
+            self._saliency_runner = load_runner(arch, path)
+        return self._saliency_runner
 
     def saliency_map(self) -> np.ndarray:
         """The saliency map M of the whole person, computed once per photo.
@@ -672,11 +710,7 @@ class Pipeline:
             return self.person_matte()
         from helpers.saliency import u2net_saliency
 
-        return self._saliency.get(
-            (self._content_key, backend),
-            self._timed("saliency",
-                        lambda: u2net_saliency(self.content, self._runner(backend))),
-        )
+        return self._photo_saliency(lambda: u2net_saliency(self.content, self._runner(backend)))
 
     def matte(self, mask: np.ndarray, method: str = "guided") -> np.ndarray:
         """The edge-aware matte of a region (for the ``matting`` blend methods), cached.
@@ -693,10 +727,8 @@ class Pipeline:
         from helpers.saliency import edge_aware_alpha
 
         mask = check_map(mask, "mask", shape=self.content.shape[:2])
-        return self._matte.get(
-            (self._content_key, array_digest(mask), method),
-            self._timed("matte", lambda: edge_aware_alpha(self.content, mask, method=method)),
-        )
+        return self._cached(self._mattes, (array_digest(mask), method), "matte",
+                            lambda: edge_aware_alpha(self.content, mask, method=method))
 
     def stylized(self, style: np.ndarray, *, strength: float = 1.0, stroke_scale: float = 1.0,
                  preserve_colors: bool = False) -> np.ndarray:
@@ -718,11 +750,11 @@ class Pipeline:
 
         check_image_size(style, "style")
         backend = self.backends["stylization"]
-        key = (self._content_key, array_digest(style), float(strength), float(stroke_scale),
+        key = (array_digest(style), float(strength), float(stroke_scale),
                bool(preserve_colors), backend, self.max_side)
-        return self._stylized.get(key, self._timed("stylization", lambda: load_stylizer(
+        return self._cached(self._stylized, key, "stylization", lambda: load_stylizer(
             backend).stylize(self.content, style, strength=strength, stroke_scale=stroke_scale,
-                             preserve_colors=preserve_colors, max_side=self.max_side)))
+                             preserve_colors=preserve_colors, max_side=self.max_side))
 
     # ------------------------------------------------------------------ cheap steps
     def alpha(self, mask: np.ndarray, method: str = "saliency", *,
@@ -799,8 +831,8 @@ class Pipeline:
         check_choice(method, BLEND_METHODS, "blend method")
         check_unit_interval(strength, "strength")
         check_positive(stroke_scale, "stroke_scale")
-        if softness is not None and not (np.isfinite(softness) and softness >= 0):
-            raise ValueError(f"softness must be a finite number >= 0 (pixels), got {softness:g}")
+        if softness is not None:
+            check_softness(softness)
         check_image_size(style, "style")
         self.set_content(content)
         # Refuse up front rather than fail with MemoryError halfway through the stages.
@@ -810,7 +842,8 @@ class Pipeline:
         mask = prediction.mask
         stylized = self.stylized(style, strength=strength, stroke_scale=stroke_scale,
                                  preserve_colors=preserve_colors)
-        saliency = self.saliency_map()
+        # M only where the method uses it (hard, feather and matting do not)
+        saliency = self.saliency_map() if "saliency" in method else None
         start = time.perf_counter()
         alpha = self.alpha(mask, method, softness=softness)
         output = self._composite(stylized, alpha, mask, method)

@@ -350,6 +350,8 @@ def save_stages(result: Any, style_image: Any, output: Path, *,
         written.append(save_image(grey, sibling("labels"), protect=protect))
     for stage, values in (("mask", result.mask), ("saliency", result.saliency),
                           ("alpha", result.alpha)):
+        if values is None:  # M, with a method that does not use it
+            continue
         written.append(save_image(map_to_uint8(values), sibling(stage), protect=protect))
     written.append(save_image(result.stylized, sibling("stylized"), protect=protect))
     written.append(save_figure(pipeline_overview_figure(result, style_image),

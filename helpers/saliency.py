@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from helpers._checks import check_choice, check_image, check_map
+from helpers._checks import check_choice, check_image, check_map, check_positive_int
 from helpers.u2net import INPUT_SIDES
 
 __all__ = [
@@ -284,8 +284,7 @@ def edge_aware_alpha(image: np.ndarray, mask: np.ndarray, *, radius: int | None 
     check_choice(method, METHODS, "alpha method")
     if radius is None:
         radius = default_radius(image.shape[:2], method)
-    if isinstance(radius, bool) or int(radius) != radius or radius < 1:
-        raise ValueError(f"radius must be a positive integer (pixels), got {radius!r}")
+    radius = check_positive_int(radius, "radius", "pixels")
     eps = _DEFAULT_EPS[method] if eps is None else float(eps)
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive number, got {eps!r}")

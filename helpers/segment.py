@@ -193,7 +193,7 @@ def _class_id(item: Any) -> int:
             raise ValueError(
                 f"unknown region {item!r}; valid names: "
                 f"{', '.join(map(repr, valid_names + list(REGION_ALIASES)))}, a class id "
-                f"{GARMENT_CLASSES}, a click (x, y) or a list of names/ids"
+                f"{GARMENT_CLASSES}, a click (x, y) or a list of those"
             )
         return _NAME_TO_ID[item]
     if _is_number(item) and float(item).is_integer():
@@ -206,7 +206,7 @@ def _class_id(item: Any) -> int:
         return class_id
     raise ValueError(
         f"cannot interpret region {item!r}: give a class name, a class id, a click (x, y) "
-        "or a list of names/ids"
+        "or a list of those"
     )
 
 
@@ -223,7 +223,7 @@ def select_region(labels: np.ndarray, choice: Any, *,
         * a class id in :data:`GARMENT_CLASSES`;
         * a click ``(x, y)`` - a *tuple* of two numbers is always read as a click:
           the class under that pixel is chosen (see :func:`class_at`);
-        * a list (or tuple of names) of names/ids: their union;
+        * a list (or tuple of names) of names, ids and clicks: their union;
         * ``"outfit"`` or ``"all"``: every garment class present.
     probabilities : numpy.ndarray, optional
         ``(C, H, W) float32`` softmax (``ClothParsing.probabilities``). When given, a
@@ -307,7 +307,7 @@ def _resolve_choice(labels: np.ndarray, choice: Any,
             raise ValueError("empty region list; give at least one class name or id")
         ids: list[int] = []
         for item in choice:
-            if isinstance(item, str) and item in REGION_ALIASES:
+            if (isinstance(item, str) and item in REGION_ALIASES) or _is_click(item):
                 ids.extend(_resolve_choice(labels, item, probabilities))
             else:
                 ids.append(_class_id(item))

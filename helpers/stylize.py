@@ -73,6 +73,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from cachetools import LRUCache
 
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
 from helpers.images import resize_image
@@ -657,7 +658,11 @@ class Stylizer:
         return preserve_content_colors(stylized, content) if preserve_colors else stylized
 
 
-_STYLIZERS: dict[tuple, Stylizer] = {}
+#: Stylizers kept by :func:`load_stylizer`. A stylizer is light (the ONNX sessions are
+#: shared per precision, TF Hub modules per handle), so the bound only stops a loop over
+#: many settings from growing without end: a session uses one or two.
+STYLIZERS_CACHED = 8
+_STYLIZERS: LRUCache = LRUCache(STYLIZERS_CACHED)
 
 
 def load_stylizer(name: str = "magenta_onnx", **kwargs: Any) -> Stylizer:
@@ -679,9 +684,10 @@ def load_stylizer(name: str = "magenta_onnx", **kwargs: Any) -> Stylizer:
     if name == "magenta_hub":
         kwargs["hub_handle"] = resolve_hub_handle(kwargs.get("hub_handle"))
     key = (name, tuple(sorted(kwargs.items())))
-    if key not in _STYLIZERS:
-        _STYLIZERS[key] = Stylizer(name, **kwargs)
-    return _STYLIZERS[key]
+    stylizer = _STYLIZERS.get(key)
+    if stylizer is None:
+        stylizer = _STYLIZERS[key] = Stylizer(name, **kwargs)
+    return stylizer
 
 
 def available_backends() -> tuple[str, ...]:

@@ -41,10 +41,17 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
-from helpers.blend import BLEND_METHODS, composite, default_softness
+from helpers._checks import (
+    check_choice,
+    check_image,
+    check_positive,
+    check_softness,
+    check_unit_interval,
+)
+from helpers.blend import BLEND_METHODS, empty_weight_message
 from helpers.images import fit_to_cap, load_image
 from helpers.segment import CLASS_NAMES, PALETTE, classes_present
+from helpers.studio import StudioController, StudioState
 
 try:  # optional: without it the core-ipywidgets fallback is the only way to click
     import anywidget
@@ -346,8 +353,11 @@ def _html_message(text: str, kind: str) -> str:
 class StyleStudio:
     """Interactive garment styling: a click map, blend and style controls, a preview.
 
-    Display ``studio.widget`` (or just ``studio``) in a notebook. Every control calls
-    the same methods a script can call (:meth:`click`, :meth:`select`,
+    A thin view: the state is a :class:`helpers.studio.StudioState`, changed only by a
+    :class:`helpers.studio.StudioController` (:attr:`controller`); every control calls
+    the controller, and the view redraws the parts it says changed. Display
+    ``studio.widget`` (or just ``studio``) in a notebook. A script calls the same
+    methods (:meth:`click`, :meth:`select`, :meth:`undo`, :meth:`reset`,
     :meth:`set_content`, :meth:`set_style`, :meth:`refresh`); the widget callbacks
     catch errors and show them in :attr:`status` instead of raising.
 
@@ -388,16 +398,9 @@ class StyleStudio:
     ----------
     widget : ipywidgets.VBox
         The assembled interface.
-    content : (H, W, 3) uint8
-    style : (h, w, 3) uint8
-    mask : (H, W) float32 in [0, 1]
-        The selected garment region.
-    stylized, output : (H, W, 3) uint8
-        The stylized photo and the blended result, full size.
-    alpha : (H, W) float32 in [0, 1]
-        The blending weight of the stylized photo.
-    selection : str
-        What is selected, in words.
+    controller : helpers.studio.StudioController
+    content, style, mask, stylized, alpha, output, selection
+        The controller's state (read-only here; see :class:`helpers.studio.StudioState`).
     preview_count : int
         How many times the preview was updated.
     last_update_s : float
@@ -413,38 +416,71 @@ class StyleStudio:
         check_choice(method, BLEND_METHODS, "blend method")
         strength = check_unit_interval(strength, "strength")
         stroke_scale = check_positive(stroke_scale, "stroke_scale")
-        if softness is not None and not (np.isfinite(softness) and softness >= 0):
-            raise ValueError(f"softness must be a number of pixels >= 0, got {softness!r}")
+        if softness is not None:
+            check_softness(softness)
         if click_widget == "anywidget" and ClickMap is None:
             raise ImportError("click_widget='anywidget' needs anywidget: `pip install anywidget`"
                               " (or use click_widget='fallback')")
         check_image(content, "content")
         check_image(style, "style")
         self.pipeline = pipeline
-        self.region = region
         self.preview_max_side = int(check_positive(preview_max_side, "preview_max_side"))
         self.upload_max_side = int(check_positive(upload_max_side, "upload_max_side"))
-        self.content: np.ndarray = content
-        self.style: np.ndarray = style
-        self.mask: np.ndarray | None = None
-        self.alpha: np.ndarray | None = None
-        self.stylized: np.ndarray | None = None
-        self.output: np.ndarray | None = None
-        self.selection = ""
         self.preview_count = 0
         self.last_update_s = 0.0
-        self._class_ids: tuple[int, ...] = ()
-        self._clicks: list[tuple[float, float, bool]] = []
         self._small_content = content
         self._syncing = False
-        self._softness_follows_method = softness is None
         use_anywidget = click_widget == "anywidget" or (click_widget == "auto"
                                                         and ClickMap is not None)
         self._build_widgets(method=method, strength=strength, stroke_scale=stroke_scale,
                             softness=softness, preserve_colors=preserve_colors,
                             use_anywidget=use_anywidget)
         with self._collect_warnings():
-            self.set_content(content)
+            self.controller = StudioController(
+                pipeline, content, style, region=region, method=method, strength=strength,
+                stroke_scale=stroke_scale, softness=softness,
+                preserve_colors=preserve_colors, notify=self._note)
+        self.controller.on_change(self._render)
+        self._render(frozenset({"content", "region", "stylized", "blend"}))
+
+    # ------------------------------------------------------------------ state (read-only)
+    @property
+    def state(self) -> StudioState:
+        """The controller's :class:`helpers.studio.StudioState`."""
+        return self.controller.state
+
+    @property
+    def content(self) -> np.ndarray:
+        return self.state.content
+
+    @property
+    def style(self) -> np.ndarray:
+        return self.state.style
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.state.mask
+
+    @property
+    def stylized(self) -> np.ndarray:
+        return self.state.stylized
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.state.alpha
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.state.output
+
+    @property
+    def selection(self) -> str:
+        return self.state.selection
+
+    @property
+    def clicks(self) -> list[tuple[float, float, bool]]:
+        """Clicks on the current garment so far, as ``(x, y, positive)`` (a copy)."""
+        return list(self.state.clicks)
 
     # ------------------------------------------------------------------ widgets
     def _build_widgets(self, *, method: str, strength: float, stroke_scale: float,
@@ -534,11 +570,13 @@ class StyleStudio:
         self.undo_button.on_click(lambda _: self._guarded(self.undo))
         self.reset_button.on_click(lambda _: self._guarded(self.reset))
         self.class_dropdown.observe(self._on_class, names="value")
-        self.method_dropdown.observe(self._on_method, names="value")
-        self.softness_slider.observe(self._on_softness, names="value")
-        for control in (self.strength_slider, self.stroke_slider,
-                        self.preserve_colors_checkbox):
-            control.observe(self._on_style_parameter, names="value")
+        for name, control in (("method", self.method_dropdown),
+                              ("softness", self.softness_slider),
+                              ("strength", self.strength_slider),
+                              ("stroke_scale", self.stroke_slider),
+                              ("preserve_colors", self.preserve_colors_checkbox)):
+            control.observe(lambda change, name=name: self._on_parameter(name, change),
+                            names="value")
         self.content_upload.observe(lambda change: self._on_upload("content", change),
                                     names="value")
         self.style_upload.observe(lambda change: self._on_upload("style", change),
@@ -593,6 +631,23 @@ class StyleStudio:
             return False
         return True
 
+    def _guarded(self, action: Callable[[], Any], context: str = "", *,
+                 clear_status: bool = True) -> bool:
+        """Run a UI action; show a problem in :attr:`status` instead of raising."""
+        if clear_status:
+            self.status.value = ""
+        try:
+            with self._collect_warnings():
+                action()
+        except Exception as exc:  # a callback must never raise into the front end
+            if not isinstance(exc, (ValueError, RuntimeError, ImportError, OSError)):
+                logger.exception("StyleStudio callback failed")
+            message = str(exc) or type(exc).__name__
+            self._show(f"{context}: {message}" if context else message, "error")
+            self._sync_controls()  # a refused value goes back to the state's
+            return False
+        return True
+
     # ------------------------------------------------------------------ callbacks
     def _on_map_click(self, x: int, y: int, positive: bool) -> None:
         positive = bool(positive) and not self.negative_toggle.value
@@ -608,25 +663,9 @@ class StyleStudio:
             return
         self._guarded(lambda: self.select(change["new"]))
 
-    def _on_method(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        if self._softness_follows_method:
-            with self._quiet():
-                self.softness_slider.value = default_softness(change["new"],
-                                                              self.content.shape[:2])
-        self._guarded(self._update_blend)
-
-    def _on_softness(self, _change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        self._softness_follows_method = False
-        self._guarded(self._update_blend)
-
-    def _on_style_parameter(self, _change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        self._guarded(self.refresh_style)
+    def _on_parameter(self, name: str, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._guarded(lambda: self.controller.set_parameter(name, change["new"]))
 
     def _on_upload(self, which: str, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -659,18 +698,11 @@ class StyleStudio:
             self._guarded(self._update_click_image, clear_status=False)
 
     # ------------------------------------------------------------------ actions
-    @property
-    def clicks(self) -> list[tuple[float, float, bool]]:
-        """Clicks on the current garment so far, as ``(x, y, positive)`` (a copy)."""
-        return list(self._clicks)
-
     def click(self, x: float, y: float, positive: bool = True) -> None:
         """Click at full-size pixel ``(x, y)``: the path every UI click takes.
 
-        A positive click grows the garment by the part around it, a negative click
-        removes the wrong part it lands on (with cloth classes through the pipeline's
-        refinement engine; with ``grabcut`` as its seeds). When no garment is selected
-        yet (a photo without one), a positive click selects the class under it.
+        See :meth:`helpers.studio.StudioController.click`; the fallback's cross moves
+        to the click.
 
         Raises
         ------
@@ -682,180 +714,71 @@ class StyleStudio:
         if 0 <= col <= self.x_slider.max and 0 <= row <= self.y_slider.max:
             with self._quiet():  # the fallback cross follows the last click
                 self.x_slider.value, self.y_slider.value = col, row
-        self._sync_pipeline()
-        if self.pipeline.has_classes and not self._class_ids and positive:
-            self.select((x, y))
-            return
-        self._clicks.append((float(x), float(y), bool(positive)))
-        try:
-            self._update_region()
-        except Exception:
-            self._clicks.pop()  # keep the clicks consistent with the mask shown
-            raise
+        self.controller.click(x, y, positive)
 
     def select(self, choice: Any) -> None:
-        """Choose the garment: a class name, an id, a click ``(x, y)``, a list, "outfit".
-
-        Forgets the clicks made on the previous garment.
-
-        Raises
-        ------
-        ValueError
-            Unknown or absent class (the message lists those present), or a back-end
-            without cloth classes (``grabcut`` selects by clicks).
-        """
-        if not self.pipeline.has_classes:
-            raise ValueError(
-                f"the {self.pipeline.backends['segmentation']!r} back-end has no cloth "
-                "classes: click on the garment (positive) and off it (negative) instead; "
-                "the 'classical_parsing' back-end (offline) and the U²-Net cloth parsers "
-                "choose garments by class")
-        self._sync_pipeline()
-        prediction = self.pipeline.prediction(choice)
-        self._clicks = []
-        self._set_region(prediction.mask, prediction.class_ids)
+        """Choose the garment (see :meth:`helpers.studio.StudioController.select`)."""
+        self.controller.select(choice)
 
     def undo(self) -> None:
         """Remove the last click (no-op without clicks)."""
-        if not self._clicks:
-            return
-        self._clicks.pop()
-        self._update_region()
+        self.controller.undo()
 
     def reset(self) -> None:
         """Back to the initial selection, without clicks."""
-        self._initial_selection()
+        self.controller.reset()
 
     def set_content(self, image: np.ndarray) -> None:
-        """Use a new person photo; everything is recomputed (cached stages reused).
-
-        Parameters
-        ----------
-        image : (H, W, 3) uint8
-
-        Raises
-        ------
-        ValueError
-            Not an RGB uint8 image; the previous photo is kept.
-        """
-        check_image(image, "content")
-        saved = {name: getattr(self, name) for name in
-                 ("content", "_small_content", "_clicks", "mask", "_class_ids",
-                  "selection", "stylized", "alpha", "output")}
-        try:
-            self.pipeline.set_content(np.ascontiguousarray(image))
-            # The pipeline keeps its array when the pixels are equal: share it, so
-            # that _sync_pipeline's identity check holds.
-            self.content = self.pipeline.content
-            self._small_content = fit_to_cap(self.content, self.preview_max_side)[0]
-            self._clicks = []
-            self._update_ranges()
-            self._update_stylized()
-            self._initial_selection()
-            self._fit_pictures()
-        except Exception:
-            for name, value in saved.items():
-                setattr(self, name, value)
-            if saved["content"] is not None:
-                self.pipeline.set_content(saved["content"])
-                self._update_ranges()
-            raise
+        """Use a new person photo (see :meth:`helpers.studio.StudioController.set_content`)."""
+        self.controller.set_content(image)
 
     def set_style(self, image: np.ndarray) -> None:
-        """Use a new style image (re-stylizes, then re-blends).
-
-        Parameters
-        ----------
-        image : (h, w, 3) uint8
-        """
-        check_image(image, "style")
-        previous = self.style
-        self.style = np.ascontiguousarray(image)
-        try:
-            self.refresh_style()
-        except Exception:
-            self.style = previous
-            raise
+        """Use a new style image (re-stylizes, then re-blends)."""
+        self.controller.set_style(image)
 
     def refresh_style(self) -> None:
-        """Re-stylize with the current slider values, then re-blend."""
-        self._update_stylized()
-        self._update_blend()
+        """Re-stylize with the current parameters, then re-blend."""
+        self.controller.refresh()
 
     def refresh(self) -> None:
-        """Recompute the stylized photo, the click map and the preview from the controls."""
-        self._update_stylized()
-        self._after_region_change()
+        """Recompute the stylized photo, the click map and the preview."""
+        self.controller.refresh()
 
-    # ------------------------------------------------------------------ stages
-    def _sync_pipeline(self) -> None:
-        # The pipeline may be shared with other code: make sure it holds our photo.
-        if self.pipeline.content is not self.content:
-            self.pipeline.set_content(self.content)
+    # ------------------------------------------------------------------ drawing
+    def _render(self, parts: frozenset[str]) -> None:
+        """Redraw what the controller says changed."""
+        if "content" in parts:
+            self._small_content = fit_to_cap(self.content, self.preview_max_side)[0]
+            self._update_ranges()
+            self._fit_pictures()
+        self._sync_controls()
+        if "region" in parts:
+            self._sync_class_dropdown()
+            self._update_click_image()
+        if "blend" in parts:
+            self._update_preview()
 
-    def _labels(self) -> np.ndarray:
-        return self.pipeline.parsing().labels
-
-    def _update_region(self) -> None:
-        """Ask the pipeline for the region of the current garment and clicks."""
-        choice = list(self._class_ids) if self.pipeline.has_classes else None
-        prediction = self.pipeline.prediction(
-            choice, positive=[(x, y) for x, y, pos in self._clicks if pos],
-            negative=[(x, y) for x, y, pos in self._clicks if not pos])
-        self._set_region(prediction.mask, prediction.class_ids)
-
-    def _initial_selection(self) -> None:
-        self._clicks = []
-        self._sync_pipeline()
-        if not self.pipeline.has_classes:
-            self._update_region()
-            return
-        try:
-            self.select(self.region)
-        except ValueError as exc:
-            present = classes_present(self._labels())
-            if not present:
-                self._note(f"no garment found in this photo ({exc}); click on the garment")
-                self._set_region(np.zeros(self.content.shape[:2], np.float32), ())
-                return
-            self._note(f"{exc}; selected {CLASS_NAMES[present[0]]!r} instead")
-            self.select(present[0])
-
-    def _set_region(self, mask: np.ndarray, class_ids: tuple[int, ...]) -> None:
-        self.mask = mask
-        self._class_ids = class_ids
-        self._after_region_change()
-
-    def _describe_selection(self) -> str:
-        clicks = self.clicks
-        n_pos = sum(1 for *_, positive in clicks if positive)
-        counted = f"{n_pos} positive / {len(clicks) - n_pos} negative clicks"
-        if self.pipeline.has_classes:
-            if not self._class_ids:
-                return "nothing (no garment found)"
-            names = " + ".join(CLASS_NAMES.get(c, str(c)) for c in self._class_ids)
-            ids = ", ".join(str(c) for c in self._class_ids)
-            described = f"{names} (class{'es' if len(self._class_ids) > 1 else ''} {ids})"
-            return f"{described}, {counted}" if clicks else described
-        if not clicks:
-            return "garment (GrabCut, automatic start)"
-        return f"garment (GrabCut, {counted})"
-
-    def _after_region_change(self) -> None:
-        self.selection = self._describe_selection()
-        self._sync_class_dropdown()
-        self._update_click_image()
-        self._update_blend()
+    def _sync_controls(self) -> None:
+        """Show the state's parameter values (the controller may have set or refused one)."""
+        state = self.state
+        with self._quiet():
+            self.method_dropdown.value = state.method
+            self.softness_slider.max = max(self.softness_slider.max, state.softness)
+            self.softness_slider.value = state.softness
+            self.strength_slider.value = state.strength
+            self.stroke_slider.value = state.stroke_scale
+            self.preserve_colors_checkbox.value = state.preserve_colors
 
     def _sync_class_dropdown(self) -> None:
         with self._quiet():
             if self.pipeline.has_classes:
-                names = tuple(CLASS_NAMES[c] for c in classes_present(self._labels()))
+                labels = self.pipeline.parsing().labels
+                names = tuple(CLASS_NAMES[c] for c in classes_present(labels))
                 if self.class_dropdown.options != names:
                     self.class_dropdown.options = names
-                single = len(self._class_ids) == 1
-                self.class_dropdown.value = (CLASS_NAMES[self._class_ids[0]] if single
-                                             else None)
+                class_ids = self.state.class_ids
+                self.class_dropdown.value = (CLASS_NAMES[class_ids[0]]
+                                             if len(class_ids) == 1 else None)
                 self.class_dropdown.disabled = False
             else:
                 self.class_dropdown.options = (OFFLINE_CHOICE,)
@@ -870,13 +793,9 @@ class StyleStudio:
                 slider.max = max(size - 1, 1)
                 slider.value = size // 2
             top = round(max(1.0, SOFTNESS_MAX_FRACTION * diagonal), 1)
-            if not self._softness_follows_method:  # an explicit value stays reachable
-                top = max(top, float(self.softness_slider.value))
-            self.softness_slider.max = top
+            # an explicit value stays reachable
+            self.softness_slider.max = max(top, self.state.softness)
             self.softness_slider.step = 0.1 if top <= 20 else 0.5
-            if self._softness_follows_method:
-                self.softness_slider.value = default_softness(self.method_dropdown.value,
-                                                              (height, width))
 
     def _fit_pictures(self) -> None:
         # An <img> widget stretches to its flex share: cap both pictures at the size of
@@ -886,22 +805,16 @@ class StyleStudio:
         for picture in (self.click_map or self.click_image, self.preview):
             picture.layout.max_width = width
 
-    def _update_stylized(self) -> None:
-        self._sync_pipeline()
-        self.stylized = self.pipeline.stylized(
-            self.style, strength=float(self.strength_slider.value),
-            stroke_scale=float(self.stroke_slider.value),
-            preserve_colors=bool(self.preserve_colors_checkbox.value))
-
     def _update_click_image(self) -> None:
         show_marker = self.click_map is None or self.fallback_panel.selected_index == 0
         # The class colours while the garment is a plain class choice; the refined
         # region itself once clicks have changed it.
-        labels = self._labels() if self.pipeline.has_classes and not self._clicks else None
+        labels = (self.pipeline.parsing().labels
+                  if self.pipeline.has_classes and not self.state.clicks else None)
         overlay = selection_overlay(
             self._small_content, mask=self._mask_small() if labels is None else None,
             labels=None if labels is None else self._labels_small(labels),
-            class_ids=self._class_ids, max_side=None)
+            class_ids=self.state.class_ids, max_side=None)
         # Seeds and the marker are drawn in full-size coordinates scaled to the overlay.
         overlay = self._draw_points(overlay, show_marker)
         height, width = self.content.shape[:2]
@@ -920,7 +833,7 @@ class StyleStudio:
 
     def _draw_points(self, overlay: np.ndarray, show_marker: bool) -> np.ndarray:
         marker = (self.x_slider.value, self.y_slider.value) if show_marker else None
-        if not self.clicks and marker is None:
+        if not self.state.clicks and marker is None:
             return overlay
         scale_x = overlay.shape[1] / self.content.shape[1]
         scale_y = overlay.shape[0] / self.content.shape[0]
@@ -928,29 +841,19 @@ class StyleStudio:
         def scaled(x: float, y: float) -> tuple[float, float]:
             return (x + 0.5) * scale_x - 0.5, (y + 0.5) * scale_y - 0.5
 
-        seeds = [(*scaled(x, y), positive) for x, y, positive in self.clicks]
+        seeds = [(*scaled(x, y), positive) for x, y, positive in self.state.clicks]
         # Only points are added: no mask or labels, so the tint already drawn stays.
         return selection_overlay(overlay, seeds=seeds,
                                  marker=None if marker is None else scaled(*marker))
 
-    def _update_blend(self) -> None:
+    def _update_preview(self) -> None:
         start = time.perf_counter()
-        self._sync_pipeline()
-        method = self.method_dropdown.value
-        self.alpha = self.pipeline.alpha(self.mask, method,
-                                         softness=float(self.softness_slider.value))
-        self.output = composite(self.content, self.stylized, self.alpha)
         self.preview.value = encode_jpeg(self.output, self.preview_max_side)
         self.preview_count += 1
-        self.last_update_s = time.perf_counter() - start
-        if not self.alpha.any():
-            if self.mask is not None and self.mask.any() and "saliency" in method:
-                self._note("the saliency map M is zero over the selected region (it lies "
-                           "outside the person): the photo is shown unchanged; choose the "
-                           "'feather' or 'matting' method")
-            else:
-                self._note("the selected region is empty: the photo is shown unchanged; "
-                           "pick another garment or click on it")
+        self.last_update_s = self.state.blend_s + time.perf_counter() - start
+        message = empty_weight_message(self.alpha, mask=self.mask, method=self.state.method)
+        if message is not None:
+            self._note(message)
         self._update_caption()
 
     def _update_caption(self) -> None:

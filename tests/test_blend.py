@@ -179,8 +179,17 @@ def test_blend_layers_gives_each_garment_its_own_style():
     np.testing.assert_array_equal(blend_layers(content, []), content)
 
 
-def test_every_method_is_listed():
-    assert BLEND_METHODS == ("hard", "saliency", "feather", "matting", "saliency_matting")
+def test_every_listed_method_blends_and_is_documented():
+    import helpers.blend as blend_module
+
+    mask = np.zeros((41, 41), np.float32)
+    mask[10:31, 10:31] = 1
+    saliency = np.full((41, 41), 0.5, np.float32)
+    for method in BLEND_METHODS:
+        alpha = blend_alpha(mask, method, saliency=saliency, matte=mask)
+        assert alpha.shape == mask.shape and alpha.dtype == np.float32
+        assert alpha[20, 20] >= 0.5 and alpha[0, 0] < 1e-3
+        assert f"``{method}``" in blend_module.__doc__
 
 
 def _formula(content, stylized, alpha):
@@ -262,3 +271,19 @@ def test_a_nearly_zero_weight_is_named_too():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a weight that changes pixels: no warning
         blend(content, stylized, mask, "saliency", saliency=np.full((40, 50), 0.01, np.float32))
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), True, "3"])
+def test_softness_is_checked_in_one_place_with_one_message(bad):
+    from helpers._checks import check_softness
+    from helpers.pipeline import Pipeline
+
+    message = r"softness must be a finite number >= 0 \(pixels\), got "
+    mask = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match=message):
+        check_softness(bad)
+    with pytest.raises(ValueError, match=message):
+        blend_alpha(mask, "feather", softness=bad)
+    with pytest.raises(ValueError, match=message):
+        Pipeline(segmentation="grabcut", saliency="person_matte", notify=None).run(
+            np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8), softness=bad)

@@ -108,6 +108,20 @@ def test_backend_caption_offline_and_pretrained():
         "segmentation: grabcut (offline) · extra: x")
 
 
+def test_backend_caption_asks_the_pipeline_which_backends_are_pretrained():
+    from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS
+
+    for stage, names in (("segmentation", SEGMENTATION_BACKENDS),
+                         ("saliency", SALIENCY_BACKENDS)):
+        for name in names[1:]:  # past "auto"
+            pretrained = name not in ("classical_parsing", "grabcut", "person_matte")
+            assert backend_caption({stage: name}) == (
+                f"{stage}: {name} ({'pretrained' if pretrained else 'offline'})")
+    # a back-end with no weights to load (a new offline method) is never "pretrained"
+    assert backend_caption({"saliency": "new_offline_matte"}) == (
+        "saliency: new_offline_matte (offline)")
+
+
 def test_backend_caption_rejects_empty():
     with pytest.raises(ValueError, match="non-empty dict"):
         backend_caption({})

@@ -688,3 +688,13 @@ def test_fabric_colors_override():
         fabric_pattern("stripes", colors=[(1, 2, 3)])
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
         fabric_pattern("tartan", colors=[(0, 0, 0), (300, 0, 0)])
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10", float("nan")])
+def test_max_side_is_checked_in_one_place_with_one_message(bad):
+    from helpers._checks import check_positive_int
+
+    with pytest.raises(ValueError, match=r"max_side must be a positive integer, got "):
+        check_positive_int(bad, "max_side")
+    with pytest.raises(ValueError, match=r"max_side must be a positive integer, got "):
+        fit_to_cap(np.zeros((20, 20, 3), np.uint8), bad)

@@ -334,11 +334,9 @@ def test_metrics_match_the_reference(executed):
 
 @pytest.mark.slow
 def test_quickstart_shows_the_studio_when_interactive(tmp_path):
-    """With ``interactive=True`` the studio widget is displayed (needs helpers/ui.py)."""
+    """With ``interactive=True`` the studio widget is displayed."""
     import papermill
 
-    if not (PROJECT_ROOT / "helpers" / "ui.py").is_file():
-        pytest.skip("helpers/ui.py is not there yet")
     path = NOTEBOOKS_DIR / "00_quickstart.ipynb"
     parameters = {**parameters_for(path, tmp_path), "interactive": True}
     executed_path = tmp_path / "executed.ipynb"

@@ -141,7 +141,9 @@ def test_changing_only_blending_reruns_only_the_blend(content, style, monkeypatc
     monkeypatch.setattr(classical, "parse_person", forbidden)
     monkeypatch.setattr(stylize, "load_stylizer", forbidden)
     second = pipe.run(content, style, method="feather", softness=3.0)
-    assert set(second.timings) == {"blend"}
+    # the cached stages are listed at 0 s; feather does not use M, so it is not asked for
+    assert second.timings.keys() == {"segmentation", "region", "stylization", "blend"}
+    assert {stage for stage, seconds in second.timings.items() if seconds > 0} == {"blend"}
     assert not np.array_equal(first.output, second.output)
     softer = pipe.blend(first.stylized, first.mask, "feather", softness=6.0)
     assert not np.array_equal(softer, second.output)
@@ -151,7 +153,8 @@ def test_style_parameters_rerun_stylization_only(content, style):
     pipe = _offline()
     pipe.run(content, style)
     result = pipe.run(content, style, strength=0.5)
-    assert set(result.timings) == {"stylization", "blend"}
+    assert {stage for stage, seconds in result.timings.items() if seconds > 0} == {
+        "stylization", "blend"}
 
 
 def test_run_is_deterministic(content, style):
@@ -389,3 +392,79 @@ def test_run_refuses_a_content_too_large_for_the_memory_before_any_stage(content
     with pytest.raises(pipeline.NotEnoughMemoryError, match="content is .* px and needs"):
         pipe.run(content, style)
     assert pipe.timings == {}
+
+
+class FakeSaliencyRunner:
+    """Stands in for a U²-Net saliency runner: a centred bright square on the 320² input."""
+
+    arch = "u2netp"
+    backend = "fake"
+    output_is_logits = False
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        _, _, height, width = batch.shape
+        out = np.zeros((1, 1, height, width), np.float32)
+        out[..., height // 4:3 * height // 4, width // 4:3 * width // 4] = 1.0
+        return out
+
+
+def test_a_saliency_runner_is_injected_through_the_constructor(content, style, empty_cache):
+    runner = FakeSaliencyRunner()
+    pipe = Pipeline(segmentation="grabcut", saliency="u2netp", max_side=128, download=False,
+                    notify=None, saliency_runner=runner)
+    saliency = pipe.run(content, style, method="saliency").saliency
+    height, width = content.shape[:2]
+    assert saliency[height // 2, width // 2] == 1.0 and saliency[2, 2] == 0.0
+    assert runner.calls == 1  # no weights were looked for, and M is computed once per photo
+    pipe.run(content, style, method="saliency", strength=0.5)
+    assert runner.calls == 1
+
+
+def test_timings_list_every_stage_a_run_used_with_zero_for_cached_ones(content, style):
+    pipe = _grabcut()  # its M is a stage of its own (the classical parser's comes with the parse)
+    first = pipe.run(content, style, method="saliency")
+    stages = {"segmentation", "region", "stylization", "saliency", "blend"}
+    assert set(first.timings) == stages
+    assert all(first.timings[stage] > 0 for stage in stages)
+    again = pipe.run(content, style, method="saliency")
+    assert set(again.timings) == stages
+    assert all(again.timings[stage] == 0.0 for stage in stages - {"blend"})
+    assert again.timings["blend"] > 0
+
+
+def test_methods_without_saliency_do_not_compute_it(content, style):
+    calls = []
+    pipe = _offline()
+    original = pipe.person_matte
+
+    def counted():
+        calls.append(1)
+        return original()
+
+    pipe.person_matte = counted
+    for method in ("hard", "feather", "matting"):
+        result = pipe.run(content, style, method=method)
+        assert result.saliency is None and "saliency" not in result.timings
+    assert calls == []
+    assert pipe.run(content, style, method="saliency").saliency is not None
+    assert calls  # asked for by the saliency method only
+
+
+def test_caches_are_bounded_and_dropped_with_the_photo(content, style):
+    from helpers.pipeline import MASKS_CACHED, STYLIZED_CACHED
+
+    pipe = _offline()
+    pipe.set_content(content)
+    for k in range(STYLIZED_CACHED + 3):
+        pipe.stylized(style, strength=k / 10)
+    assert len(pipe._stylized) == STYLIZED_CACHED
+    for k in range(MASKS_CACHED + 2):
+        pipe.region_mask("upper_body", positive=[(40 + k, 70)])
+    assert len(pipe._masks) == MASKS_CACHED
+    pipe.saliency_map()
+    pipe.set_content(content[::-1].copy())
+    assert len(pipe._stylized) == 0 and len(pipe._masks) == 0 and pipe._saliency is None

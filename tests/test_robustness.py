@@ -33,11 +33,12 @@ def _pipeline(max_side=256):
 @pytest.mark.parametrize("size_hw", [(37, 53), (53, 37), (24, 360), (360, 24), (16, 16)])
 def test_odd_sizes_and_extreme_aspect_ratios_run_end_to_end(photo, style, size_hw):
     content = resize_image(photo, size_hw)
+    pipe = _pipeline()
     with pytest.warns(UserWarning):  # no face at this size: the automatic box is central
-        result = _pipeline().run(content, style, method="feather")
+        result = pipe.run(content, style, method="feather")
     for image in (result.output, result.stylized):
         assert image.shape == (*size_hw, 3) and image.dtype == np.uint8
-    for map2d in (result.mask, result.saliency, result.alpha):
+    for map2d in (result.mask, pipe.saliency_map(), result.alpha):
         assert map2d.shape == size_hw and map2d.dtype == np.float32
         assert map2d.min() >= 0.0 and map2d.max() <= 1.0
 

@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 
 from helpers.segment import (
-    CLASS_NAMES,
-    GARMENT_CLASSES,
     PALETTE,
     class_at,
     classes_present,
@@ -18,8 +16,6 @@ from helpers.segment import (
 
 
 def test_palette_and_colorize_exact():
-    assert CLASS_NAMES == {0: "background", 1: "upper_body", 2: "lower_body", 3: "full_body"}
-    assert GARMENT_CLASSES == (1, 2, 3)
     labels = np.array([[0, 1], [2, 3]], np.uint8)
     rgb = colorize_labels(labels)
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
@@ -48,8 +44,10 @@ def test_select_region_by_name_id_click_and_union():
         np.testing.assert_array_equal(out, upper)
     np.testing.assert_array_equal(select_region(LABELS, "lower_body"), lower)
     np.testing.assert_array_equal(select_region(LABELS, (3, 1)), lower)
-    for union in (["upper_body", 2], ("upper_body", "lower_body"), [1, 2], "outfit", "all"):
+    for union in (["upper_body", 2], ("upper_body", "lower_body"), [1, 2], "outfit", "all",
+                  [(1, 0), (3, 1)], ["lower_body", (2.4, 1.2)], [(3, 1), "upper_body"]):
         np.testing.assert_array_equal(select_region(LABELS, union), upper + lower)
+    np.testing.assert_array_equal(select_region(LABELS, [(1, 0)]), upper)
 
 
 def test_class_at_exact_values_and_rounding():

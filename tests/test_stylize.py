@@ -470,3 +470,13 @@ def test_int8_precision_still_runs_the_shipped_graph(content, style):
     assert out.shape == content.shape and out.dtype == np.uint8
     with pytest.raises(ValueError, match="valid values: 'float32', 'int8'"):
         st.Stylizer("magenta_onnx", precision="fp16")
+
+
+def test_the_stylizer_cache_is_bounded_and_reuses_its_entries():
+    st._STYLIZERS.clear()
+    first = st.load_stylizer("magenta_onnx", style_size=64)
+    assert st.load_stylizer("magenta_onnx", style_size=64) is first
+    for size in range(65, 65 + st.STYLIZERS_CACHED + 3):
+        st.load_stylizer("magenta_onnx", style_size=size)
+    assert len(st._STYLIZERS) == st.STYLIZERS_CACHED
+    assert st.load_stylizer("magenta_onnx", style_size=64) is not first  # the oldest went

@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+import html
 import json
 import shutil
 import subprocess
@@ -439,3 +440,20 @@ def test_no_person_is_said_in_the_studio(style):
     studio = StyleStudio(pipeline, landscape, style, preview_max_side=128)
     assert "no person found: click on the garment" in studio.status.value
     assert studio.selection == "upper_body (class 1)"  # the central box, to be corrected
+
+
+@pytest.mark.parametrize(("method", "blames"), [("saliency", "saliency map M"),
+                                                 ("feather", "region is empty")])
+def test_an_empty_weight_is_reported_in_the_blend_modules_words(studio, monkeypatch,
+                                                                method, blames):
+    from helpers.blend import empty_weight_message
+
+    zero = np.zeros(studio.content.shape[:2], np.float32)
+    monkeypatch.setattr(studio.pipeline, "alpha", lambda *args, **kwargs: zero)
+    if method == "feather":
+        studio.state.mask = zero.copy()
+    studio.method_dropdown.value = "hard" if method != "hard" else "feather"
+    studio.method_dropdown.value = method
+    expected = empty_weight_message(zero, mask=studio.mask, method=method)
+    assert blames in expected
+    assert html.escape(expected) in studio.status.value or expected in studio.status.value

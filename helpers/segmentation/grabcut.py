@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from helpers._checks import check_image, check_image_size
+from helpers._checks import check_image, check_image_size, check_positive_int
 from helpers.images import resize_map
 from helpers.segment import click_pixel
 from helpers.segmentation.base import Capabilities, Click, Prediction, SegmentationBackend
@@ -351,8 +351,7 @@ def interactive_mask(image: np.ndarray, positive: Iterable[Sequence[float]] = ()
         ``(H, W) float32`` mask with values in {0, 1}.
     """
     check_image_size(image)
-    if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    check_positive_int(iterations, "iterations")
     positive = _check_clicks(positive, image.shape)
     negative = _check_clicks(negative, image.shape)
     work, sx, sy = _working_copy(image)
@@ -414,8 +413,7 @@ class OfflineSegmenter:
     def __init__(self, image: np.ndarray, box: Sequence[float] | None = None, *,
                  iterations: int = 5, click_radius: float | None = None) -> None:
         check_image_size(image)
-        if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
-            raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+        check_positive_int(iterations, "iterations")
         self.image = image
         self.box = None if box is None else _check_box(box, image.shape[:2])
         self.iterations = int(iterations)
