@@ -35,7 +35,8 @@ RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 _CHILD = r"""
 import resource, sys, warnings
 warnings.simplefilter("ignore")
-from helpers.images import load_image, sample_style
+from helpers.images import load_image
+from helpers.samples import sample_style
 from helpers.pipeline import Pipeline
 image = load_image(sys.argv[1])
 pipe = Pipeline("classical_parsing", "person_matte", "magenta_onnx", max_side=1024,
@@ -48,7 +49,8 @@ print("PEAK_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def _photo(megapixels: float, folder: Path) -> tuple[Path, tuple[int, int]]:
     from PIL import Image
 
-    from helpers.images import resize_image, sample_content
+    from helpers.images import resize_image
+    from helpers.samples import sample_content
 
     width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
     height = int(round(width * 3 / 4))

@@ -282,7 +282,7 @@ def load_fixture(folder: Path, photo_id: str) -> tuple[np.ndarray, np.ndarray]:
 
 def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
         overlays: Path | None, time_1mp: int) -> dict[str, Any]:
-    from helpers.images import save_image
+    from helpers.files import save_image
     from helpers.pipeline import Pipeline
 
     if not fixtures.is_dir():

@@ -529,11 +529,11 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 110) -> Path:
     -------
     pathlib.Path
         The destination path. Readers see the old file or the whole new one, never
-        a partial PNG (:func:`helpers.images.atomic_write_bytes`).
+        a partial PNG (:func:`helpers.files.atomic_write_bytes`).
     """
     import matplotlib.pyplot as plt
 
-    from helpers.images import atomic_write_bytes
+    from helpers.files import atomic_write_bytes
 
     path = Path(path).expanduser()
     fmt = _SAVE_FORMATS.get(path.suffix.lower())

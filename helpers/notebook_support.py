@@ -109,7 +109,7 @@ def stage_dir(output_dir: str | os.PathLike, stage: str) -> Path:
 
 def image_label(spec: str | os.PathLike) -> str:
     """A short name for an image given as a sample name or a path (its file stem)."""
-    from helpers.images import CONTENT_SAMPLES, STYLE_SAMPLES
+    from helpers.samples import CONTENT_SAMPLES, STYLE_SAMPLES
 
     text = os.fspath(spec)
     if text in CONTENT_SAMPLES or text in STYLE_SAMPLES:
@@ -123,7 +123,7 @@ def load_content(spec: str | os.PathLike, max_side: int | None = None) -> np.nda
     Parameters
     ----------
     spec : str or os.PathLike
-        A name from :data:`helpers.images.CONTENT_SAMPLES`, or an image path (relative
+        A name from :data:`helpers.samples.CONTENT_SAMPLES`, or an image path (relative
         paths are taken from the project root).
     max_side : int, optional
         Downscale so the longest side is at most this (never enlarged).
@@ -132,7 +132,7 @@ def load_content(spec: str | os.PathLike, max_side: int | None = None) -> np.nda
     -------
     (H, W, 3) uint8
     """
-    from helpers.images import CONTENT_SAMPLES
+    from helpers.samples import CONTENT_SAMPLES
 
     return _load_sample_or_file(spec, "content", CONTENT_SAMPLES, max_side)
 
@@ -143,7 +143,7 @@ def load_style(spec: str | os.PathLike, max_side: int | None = 1024) -> np.ndarr
     Parameters
     ----------
     spec : str or os.PathLike
-        A name from :data:`helpers.images.STYLE_SAMPLES`, or an image path (relative
+        A name from :data:`helpers.samples.STYLE_SAMPLES`, or an image path (relative
         paths are taken from the project root).
     max_side : int, optional
         Downscale cap; the stylizer looks at the style at 256 px anyway.
@@ -152,7 +152,7 @@ def load_style(spec: str | os.PathLike, max_side: int | None = 1024) -> np.ndarr
     -------
     (h, w, 3) uint8
     """
-    from helpers.images import STYLE_SAMPLES
+    from helpers.samples import STYLE_SAMPLES
 
     return _load_sample_or_file(spec, "style", STYLE_SAMPLES, max_side)
 

@@ -46,7 +46,6 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -55,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers._checks import check_choice
+from helpers.files import atomic_path, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -466,9 +466,7 @@ def _write_sidecar(path: Path, md5: str | None, stat_before: os.stat_result | No
     sidecar = _sibling(path, _SIDECAR_SUFFIX)
     # Best effort: a read-only cache only costs a re-hash next time.
     with contextlib.suppress(OSError):
-        tmp = sidecar.with_name(f"{sidecar.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, sidecar)
+        atomic_write_bytes(sidecar, json.dumps(record).encode())
 
 
 def _cached_problem(path: Path, spec: WeightSpec) -> str | None:
@@ -574,38 +572,47 @@ def _download_gdrive(file_id: str, tmp: Path, *, progress: bool) -> None:
 def _fetch(source: Source, spec: WeightSpec, final: Path, *, progress: bool) -> None:
     """Download one source to a temporary file, verify it, move it onto ``final``.
 
-    The temporary file (and any partial file gdown left beside it) is removed on every
-    failure, including KeyboardInterrupt.
+    :func:`helpers.files.atomic_path` removes the temporary file on every failure,
+    including KeyboardInterrupt, so a partial or refused file never takes the final
+    name; a partial file gdown left beside it is removed too.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=spec.filename + _PART_INFIX, dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
-        if source.kind == "gdrive":
-            _download_gdrive(source.ref, tmp, progress=progress)
-            md5 = md5sum(tmp)
-        else:
-            md5 = _download_http(source.url, tmp, progress=progress, label=spec.filename)
-        # Every check runs on the temporary file: a partial or wrong file is never renamed.
-        problem = _problem(tmp, spec, md5=md5)
-        loaded_as = None
-        if problem is None and _needs_loading(spec):
-            try:
-                problem = _load_problem(tmp, spec)
-                loaded_as = spec.arch
-            except ImportError as exc:  # checked by loading later, once it can be
-                log.info("cannot check %s by loading it: %s", spec.filename, exc)
-        if problem is not None:
-            raise WeightsCorruptError(f"downloaded file rejected: {problem}")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cache may be shared
-        os.replace(tmp, final)
-        if spec.md5 is not None or loaded_as is not None:
-            _write_sidecar(final, md5, loaded_as=loaded_as)
+        with atomic_path(final, temp_prefix=spec.filename + _PART_INFIX) as tmp:
+            md5, loaded_as = _fetch_into(source, spec, tmp, progress=progress)
     finally:
         # gdown keeps its own "<output>XXXXXXXX.part" after a failure (for resuming).
-        for partial in (tmp, *final.parent.glob(glob.escape(tmp.name) + "*.part")):
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+        if tmp is not None:
+            for partial in final.parent.glob(glob.escape(tmp.name) + "*.part"):
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+    if spec.md5 is not None or loaded_as is not None:
+        _write_sidecar(final, md5, loaded_as=loaded_as)
+
+
+def _fetch_into(source: Source, spec: WeightSpec, tmp: Path, *,
+                progress: bool) -> tuple[str, str | None]:
+    """Download one source into ``tmp`` and check it there; ``(md5, loaded_as)``.
+
+    Raises :class:`WeightsCorruptError` when the file is refused.
+    """
+    if source.kind == "gdrive":
+        _download_gdrive(source.ref, tmp, progress=progress)
+        md5 = md5sum(tmp)
+    else:
+        md5 = _download_http(source.url, tmp, progress=progress, label=spec.filename)
+    # Every check runs on the temporary file: a partial or wrong file is never renamed.
+    problem = _problem(tmp, spec, md5=md5)
+    loaded_as = None
+    if problem is None and _needs_loading(spec):
+        try:
+            problem = _load_problem(tmp, spec)
+            loaded_as = spec.arch
+        except ImportError as exc:  # checked by loading later, once it can be
+            log.info("cannot check %s by loading it: %s", spec.filename, exc)
+    if problem is not None:
+        raise WeightsCorruptError(f"downloaded file rejected: {problem}")
+    return md5, loaded_as
 
 
 def _unavailable(spec: WeightSpec, final: Path, attempts: list[tuple[str, str]]) -> WeightsUnavailableError:
