@@ -36,9 +36,9 @@ def test_atomic_writes_refuse_a_protected_input_before_writing(tmp_path):
     source.write_bytes(b"input")
     with pytest.raises(ValueError, match="it is the input file"):
         atomic_write_bytes(source, b"output", protect=[source])
-    with pytest.raises(ValueError, match="it is the input file"):
-        with atomic_path(source, protect=[source]):
-            raise AssertionError("the block must not run")
+    with pytest.raises(ValueError, match="it is the input file"), \
+            atomic_path(source, protect=[source]):
+        raise AssertionError("the block must not run")
     assert source.read_bytes() == b"input"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
 
