@@ -66,6 +66,14 @@ def default_softness(method: str, shape: tuple[int, int]) -> float:
     ``feather`` blurs by 0.4 % of the image diagonal (about 6 px at 1 MP); the
     other methods default to no extra blur, so ``saliency`` is the original's
     formula exactly.
+
+    Examples
+    --------
+    >>> from helpers.blend import default_softness
+    >>> default_softness("saliency", (1000, 1000))
+    0.0
+    >>> round(default_softness("feather", (1000, 1000)), 2)
+    5.66
     """
     check_choice(method, BLEND_METHODS, "blend method")
     if method == "feather":
@@ -91,6 +99,17 @@ def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
     Returns
     -------
     (H, W) float32 in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import soften
+    >>> alpha = np.zeros((1, 7), np.float32)
+    >>> alpha[0, 3] = 1.0
+    >>> soften(alpha, 1.0).round(2)
+    array([[0.  , 0.05, 0.24, 0.4 , 0.24, 0.05, 0.  ]], dtype=float32)
+    >>> soften(alpha, 0.0)
+    array([[0., 0., 0., 1., 0., 0., 0.]], dtype=float32)
     """
     if check_softness(sigma) == 0:
         return alpha
@@ -177,6 +196,17 @@ def blend_alpha(
     -------
     (H, W) float32 in [0, 1]
         ``alpha``; the output is ``alpha * S + (1 - alpha) * C``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import blend_alpha
+    >>> mask = np.array([[0, 1, 1]], np.float32)
+    >>> saliency = np.array([[1.0, 1.0, 0.5]], np.float32)
+    >>> blend_alpha(mask, "hard")
+    array([[0., 1., 1.]], dtype=float32)
+    >>> blend_alpha(mask, "saliency", saliency=saliency)
+    array([[0. , 1. , 0.5]], dtype=float32)
     """
     check_choice(method, BLEND_METHODS, "blend method")
     mask = check_map(mask, "mask")
@@ -230,6 +260,16 @@ def composite(content: np.ndarray, stylized: np.ndarray, alpha: np.ndarray) -> n
     Returns
     -------
     (H, W, 3) uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import composite
+    >>> content = np.zeros((1, 2, 3), np.uint8)
+    >>> stylized = np.full((1, 2, 3), 200, np.uint8)
+    >>> composite(content, stylized, np.array([[0.0, 0.5]], np.float32))
+    array([[[  0,   0,   0],
+            [100, 100, 100]]], dtype=uint8)
     """
     check_image(content, "content")
     check_image(stylized, "stylized")
@@ -353,6 +393,17 @@ def blend(
     -------
     (H, W, 3) uint8
         The output I. An empty region returns a copy of the content with a warning.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import blend
+    >>> content = np.zeros((1, 3, 3), np.uint8)
+    >>> stylized = np.full((1, 3, 3), 200, np.uint8)
+    >>> mask = np.array([[0, 1, 1]], np.float32)
+    >>> saliency = np.array([[1.0, 1.0, 0.5]], np.float32)
+    >>> blend(content, stylized, mask, "saliency", saliency=saliency)[..., 0]
+    array([[  0, 200, 100]], dtype=uint8)
     """
     alpha = blend_alpha(mask, method, saliency=saliency, matte=matte, softness=softness)
     warn_if_empty(alpha, mask=mask, method=method)
@@ -390,6 +441,22 @@ def blend_layers(content: np.ndarray, layers: Sequence[GarmentLayer]) -> np.ndar
     Returns
     -------
     (H, W, 3) uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import GarmentLayer, blend_layers
+    >>> content = np.zeros((1, 2, 3), np.uint8)
+    >>> red = np.zeros((1, 2, 3), np.uint8)
+    >>> red[..., 0] = 255
+    >>> blue = np.zeros((1, 2, 3), np.uint8)
+    >>> blue[..., 2] = 255
+    >>> layers = [GarmentLayer(red, np.array([[1, 0]], np.float32)),
+    ...           GarmentLayer(blue, np.array([[0, 1]], np.float32))]
+    ...
+    >>> blend_layers(content, layers)
+    array([[[255,   0,   0],
+            [  0,   0, 255]]], dtype=uint8)
     """
     check_image(content, "content")
     out = content
@@ -423,6 +490,15 @@ def empty_weight_message(alpha: np.ndarray, *, mask: np.ndarray | None = None,
     -------
     str or None
         One sentence: why the content comes back unchanged and what to do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.blend import empty_weight_message
+    >>> empty_weight_message(np.ones((2, 2), np.float32)) is None
+    True
+    >>> print(empty_weight_message(np.zeros((2, 2), np.float32)))
+    the chosen region is empty: the content is returned unchanged; pick another garment or add a positive click inside it
     """
     if (alpha > UNCHANGED_BELOW).any():
         return None
@@ -452,6 +528,19 @@ def warn_if_empty(alpha: np.ndarray, stacklevel: int = 3, *, mask: np.ndarray | 
         Passed to :func:`warnings.warn`.
     mask, method : optional
         The garment region and the blend method, to name the cause.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from helpers.blend import warn_if_empty
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_empty(np.zeros((2, 2), np.float32), mask=np.ones((2, 2), np.float32),
+    ...                   method="saliency")
+    ...
+    >>> str(caught[0].message)[:57]
+    'the saliency map M is zero (or nearly: every weight is be'
     """
     message = empty_weight_message(alpha, mask=mask, method=method)
     if message is not None:

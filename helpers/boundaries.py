@@ -53,6 +53,18 @@ def edge_band(mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     inner, outer : (H, W) bool
         Inside pixels within ``width`` of an outside pixel, and outside pixels
         within ``width`` of an inside pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import edge_band
+    >>> mask = np.zeros((1, 8), np.float32)
+    >>> mask[0, 4:] = 1
+    >>> inside, outside = edge_band(mask, 2)
+    >>> inside.astype(int)
+    array([[0, 0, 0, 0, 1, 1, 0, 0]])
+    >>> outside.astype(int)
+    array([[0, 0, 1, 1, 0, 0, 0, 0]])
     """
     region = check_map(mask, "mask") >= 0.5
     if width < 1:
@@ -71,7 +83,20 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 
 def gradient_energy(image: np.ndarray) -> np.ndarray:
-    """Squared Sobel gradient magnitude of the grey image, (H, W) float32."""
+    """Squared Sobel gradient magnitude of the grey image, (H, W) float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import gradient_energy
+    >>> image = np.zeros((3, 4, 3), np.uint8)
+    >>> image[:, 2:] = 255
+    >>> energy = gradient_energy(image)
+    >>> energy.shape, energy.dtype
+    ((3, 4), dtype('float32'))
+    >>> bool(energy[1, 1] > 0), bool(energy[1, 0] == 0)
+    (True, True)
+    """
     grey = _grey(check_image(image))
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
@@ -103,6 +128,18 @@ def color_step_map(image: np.ndarray, region: np.ndarray, radius: int) -> np.nda
     (H, W) float32
         The Euclidean RGB distance (0..441) between the local mean inside and the
         local mean outside the region; meaningful on edge pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import color_step_map
+    >>> image = np.zeros((1, 6, 3), np.uint8)
+    >>> image[:, 3:] = 100
+    >>> region = np.zeros((1, 6), bool)
+    >>> region[:, 3:] = True
+    >>> color_step_map(image, region, 1)
+    array([[  0.     ,   0.     , 173.20508, 173.20508, 173.20508, 173.20508]],
+          dtype=float32)
     """
     inside = _local_side_means(image, region, radius)
     outside = _local_side_means(image, ~region, radius)
@@ -136,6 +173,15 @@ def edge_types(
     dict of (H, W) bool
         For every name in :data:`EDGE_TYPES`, the band pixels (both sides) whose
         outside neighbourhood is of that type; ``"all"`` is the whole band.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import edge_types
+    >>> mask = np.zeros((8, 8), np.float32)
+    >>> mask[2:6, 2:6] = 1
+    >>> sorted(edge_types(mask, 1))
+    ['all', 'background', 'garment', 'person']
     """
     region = check_map(mask, "mask") >= 0.5
     inner, outer = edge_band(region.astype(np.float32), width)
@@ -193,7 +239,16 @@ class BoundaryMetrics:
 
 
 def default_band_width(shape: tuple[int, int]) -> int:
-    """Band half-width used when none is given: 1 % of the diagonal, at least 3 px."""
+    """Band half-width used when none is given: 1 % of the diagonal, at least 3 px.
+
+    Examples
+    --------
+    >>> from helpers.boundaries import default_band_width
+    >>> default_band_width((100, 100))
+    3
+    >>> default_band_width((3000, 4000))
+    50
+    """
     return max(3, round(0.01 * float(np.hypot(*shape[:2]))))
 
 
@@ -227,6 +282,19 @@ def boundary_metrics(
     dict
         For every name in :data:`EDGE_TYPES`, a :class:`BoundaryMetrics`, or None
         where the image has no edge of that type.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import boundary_metrics
+    >>> content = np.full((40, 40, 3), 120, np.uint8)
+    >>> mask = np.zeros((40, 40), np.float32)
+    >>> mask[10:30, 10:30] = 1
+    >>> metrics = boundary_metrics(content, content.copy(), mask, width=3)
+    >>> sorted(metrics)
+    ['all', 'background', 'garment', 'person']
+    >>> metrics["all"].pixels, metrics["all"].leakage
+    (460, 0.0)
     """
     check_image(content, "content")
     check_image(output, "output")
@@ -302,6 +370,19 @@ def zoom_windows(
     -------
     list of ZoomWindow
         Highest difference first; fewer than ``count`` if the edge is short.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.boundaries import zoom_windows
+    >>> first = np.zeros((64, 64, 3), np.uint8)
+    >>> second = first.copy()
+    >>> second[20:40, 20:40] = 255
+    >>> mask = np.zeros((64, 64), np.float32)
+    >>> mask[20:40, 20:40] = 1
+    >>> windows = zoom_windows(first, second, mask, size=16, count=2)
+    >>> [(w.top, w.left, w.size) for w in windows]
+    [(20, 31, 16), (20, 12, 16)]
     """
     check_image(first, "first")
     check_image(second, "second")

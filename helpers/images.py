@@ -210,6 +210,14 @@ def to_rgb_uint8(image: Image.Image | np.ndarray, name: str = "image") -> np.nda
     ValueError
         Unsupported shape or dtype, float arrays outside [0, 1] (the message gives the
         range found), NaN/inf values, or a mode that cannot be converted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import to_rgb_uint8
+    >>> to_rgb_uint8(np.array([[0.0, 1.0]]))
+    array([[[  0,   0,   0],
+            [255, 255, 255]]], dtype=uint8)
     """
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, name)
@@ -352,6 +360,24 @@ def load_image(source: Any, *, max_side: int | None = None, name: str | None = N
         an unsupported format, a side below ``MIN_SIDE`` (16 px), more than
         ``MAX_PIXELS`` (100 000 000) pixels, or values that cannot be converted.
         The message names the source and the reason.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from helpers.images import ImageLoadError, load_image
+    >>> buffer = io.BytesIO()
+    >>> Image.new("L", (40, 30), 128).save(buffer, format="PNG")
+    >>> image = load_image(buffer.getvalue(), name="grey.png")
+    >>> image.shape, image.dtype, image[0, 0].tolist()
+    ((30, 40, 3), dtype('uint8'), [128, 128, 128])
+    >>> try:
+    ...     load_image(b"not an image", name="notes.txt")
+    ... except ImageLoadError as exc:
+    ...     print(str(exc)[:32])
+    ...
+    notes.txt: not a recognised imag
     """
     label = name or _describe_source(source)
     if max_side is not None:
@@ -442,6 +468,14 @@ def fit_to_cap(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     scale : float
         ``max_side / max(H, W)`` when downscaled, else ``1.0``; sizes are rounded,
         so ``h / H`` may differ from it slightly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import fit_to_cap
+    >>> small, scale = fit_to_cap(np.zeros((200, 400, 3), np.uint8), 100)
+    >>> small.shape, scale
+    ((50, 100, 3), 0.25)
     """
     check_image(image)
     check_positive_int(max_side, "max_side")
@@ -470,6 +504,13 @@ def resize_image(image: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     numpy.ndarray
         ``(height, width, 3) uint8``, a new C-contiguous array. When one axis shrinks
         and the other grows, each axis gets its own filter (two passes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import resize_image
+    >>> resize_image(np.zeros((20, 30, 3), np.uint8), (10, 15)).shape
+    (10, 15, 3)
     """
     check_image(image)
     height, width = _target_size(size_hw)
@@ -508,6 +549,13 @@ def resize_map(map2d: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     -------
     numpy.ndarray
         ``(height, width) float32`` in [0, 1], a new array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import resize_map
+    >>> resize_map(np.array([[0.0, 1.0]], np.float32), (1, 4))
+    array([[0.  , 0.25, 0.75, 1.  ]], dtype=float32)
     """
     values = check_map(map2d, name="map2d")
     height, width = _target_size(size_hw)
@@ -536,6 +584,13 @@ def resize_labels(labels: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     -------
     numpy.ndarray
         ``(height, width) uint8``, a new array whose values all occur in ``labels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import resize_labels
+    >>> resize_labels(np.array([[1, 3]], np.uint8), (1, 4))
+    array([[1, 1, 3, 3]], dtype=uint8)
     """
     check_labels(labels)
     height, width = _target_size(size_hw)
