@@ -10,7 +10,20 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-#: The project root (the folder that holds ``helpers/``, ``notebooks/`` and ``results/``).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project_root() -> Path:
+    """The checkout that holds this package, else (an installed copy) the current folder."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+#: The project root: the checkout that holds ``helpers/``, ``notebooks/`` and ``results/``
+#: (also with ``pip install -e .``); for a copy installed from a wheel or from git (as the
+#: notebooks do in Colab), the folder Python started in, where ``data/`` and ``results/``
+#: then go.
+PROJECT_ROOT = _project_root()
 DATA_DIR = PROJECT_ROOT / "data"
 RESULTS_DIR = PROJECT_ROOT / "results"

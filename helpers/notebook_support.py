@@ -23,16 +23,15 @@ from helpers._checks import check_image, check_map
 from helpers.blend import BLEND_METHODS
 
 #: The GitHub repository (owner/name) the Colab badges and the notebooks' set-up cell
-#: point at. The set-up cell cannot import helpers before cloning, so it repeats
-#: :data:`REPO_URL` as a literal; ``tests/test_notebooks.py`` checks they agree.
+#: point at.
 GITHUB_REPO = "clothstyle/clothstyle"
 #: Clone URL of :data:`GITHUB_REPO`.
 REPO_URL = f"https://github.com/{GITHUB_REPO}"
-#: The runtime-only requirements file (beside ``requirements.txt``) that the notebooks'
-#: set-up cell installs in Colab; the set-up cell repeats it as a literal.
-COLAB_REQUIREMENTS = "requirements-runtime.txt"
-#: Where the set-up cell clones the project in Colab.
-COLAB_CLONE_DIR = "/content/clothstyle"
+#: What the notebooks' set-up cell installs in Colab: the package with its runtime
+#: dependencies only (``[project] dependencies``: lower bounds, so Colab's torch, numpy,
+#: TensorFlow and ipywidgets stay). The cell cannot import helpers before installing it,
+#: so it repeats this as a literal; ``tests/test_notebooks.py`` checks they agree.
+PACKAGE_URL = f"git+{REPO_URL}"
 #: The notebooks in run order, notebook stem -> the folder under the output
 #: directory that it writes to.
 NOTEBOOK_STAGES: dict[str, str] = {
@@ -330,3 +329,64 @@ def tracked_metrics(output_dir: str | os.PathLike) -> dict[str, float]:
             value = value[part]
         values[key] = float(value)
     return values
+
+
+def write_stage_record(folder: str | os.PathLike, stage: str, parameters: Mapping[str, Any], *,
+                       result: Any = None, backends: Mapping[str, str] | None = None,
+                       timings: Mapping[str, float] | None = None,
+                       image: np.ndarray | None = None, **measures: Any) -> Path:
+    """Write a stage's ``metrics.json`` (atomically) and list the stage's files.
+
+    Every notebook ends with this one call instead of a record built by hand.
+
+    Parameters
+    ----------
+    folder : path
+        The stage's output folder (:func:`stage_dir`).
+    stage : str
+        The stage's name, e.g. ``"blend"``.
+    parameters : mapping
+        The notebook parameters that shaped the result (paths become strings).
+    result : helpers.pipeline.PipelineResult, optional
+        Gives ``backends`` and ``timings`` when they are not passed.
+    backends, timings : mapping, optional
+        Stage -> back-end name; stage -> seconds.
+    image : (H, W, 3) uint8, optional
+        The photo; recorded as ``image_size`` ``[H, W]``.
+    **measures
+        The stage's own numbers (numpy scalars and arrays, and paths, are converted).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``metrics.json`` written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = write_stage_record(folder, "stylize", {"style": Path("tartan.png")},
+    ...                           backends={"stylization": "magenta_onnx"},
+    ...                           timings={"stylization": 0.5}, mean_abs_diff=np.float32(2.5))
+    wrote metrics.json
+    >>> json.loads(path.read_text())["parameters"], json.loads(path.read_text())["mean_abs_diff"]
+    ({'style': 'tartan.png'}, 2.5)
+    """
+    from helpers.files import save_json
+
+    record: dict[str, Any] = {
+        "stage": stage,
+        "parameters": {key: os.fspath(value) if isinstance(value, os.PathLike) else value
+                       for key, value in parameters.items()},
+        "backends": dict(backends if backends is not None
+                         else (result.backends if result is not None else {})),
+        "timings": dict(timings if timings is not None
+                        else (result.timings if result is not None else {})),
+    }
+    if image is not None:
+        record["image_size"] = list(check_image(image, "image").shape[:2])
+    record.update(measures)
+    path = save_json(record, Path(folder) / "metrics.json")
+    print("wrote", *sorted(entry.name for entry in Path(folder).iterdir()))
+    return path
+

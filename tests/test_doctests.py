@@ -13,6 +13,7 @@ DOCUMENTED = {
                            "default_band_width", "boundary_metrics", "zoom_windows"),
     "helpers.images": ("to_rgb_uint8", "load_image", "fit_to_cap", "resize_image",
                        "resize_map", "resize_labels"),
+    "helpers.notebook_support": ("write_stage_record",),
 }
 
 

@@ -38,12 +38,10 @@ from helpers.blend import BLEND_METHODS
 from helpers.images import save_json
 from helpers.nbcheck import notebook_problems
 from helpers.notebook_support import (
-    COLAB_CLONE_DIR,
-    COLAB_REQUIREMENTS,
     GITHUB_REPO,
     NOTEBOOK_STAGES,
     NOTEBOOKS_DIR,
-    REPO_URL,
+    PACKAGE_URL,
     colab_url,
     tracked_metrics,
 )
@@ -114,20 +112,17 @@ def test_parameters_are_literals_with_size_cap_and_output_dir(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_setup_cell_clones_the_project_repository_only_in_colab(path):
+def test_setup_cell_installs_the_package_only_in_colab(path):
     notebook = read_notebook(path)
     setup = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
     # The first code cell runs before helpers can be imported, so it repeats the URL.
-    url = re.search(r'REPO_URL = "([^"]+)"', setup).group(1)
-    assert url == REPO_URL
-    assert url == f"https://github.com/{GITHUB_REPO}"
+    package = re.search(r'PACKAGE = "([^"]+)"', setup).group(1)
+    assert package == PACKAGE_URL == f"git+https://github.com/{GITHUB_REPO}"
     assert '"google.colab" in sys.modules' in setup
-    requirements = re.search(r'REQUIREMENTS = "([^"]+)"', setup).group(1)
-    assert requirements == COLAB_REQUIREMENTS and (PROJECT_ROOT / requirements).is_file()
-    assert f'Path("{COLAB_CLONE_DIR}")' in setup
-    assert "-r" in setup and "str(ROOT / REQUIREMENTS)" in setup
-    assert "requirements.txt" not in setup  # never the development set in Colab
+    assert "requirements" not in setup.split("\n", 3)[-1]  # the package's runtime set only
+    assert "sys.path" not in setup  # nothing to bootstrap: the package is installed
     assert "output.enable_custom_widget_manager()" in setup
+    assert len(setup.splitlines()) <= 20
     code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
     assert "%cd" not in code and "os.chdir" not in code
     assert "/content/drive" not in code and "drive.mount" not in code
@@ -360,26 +355,40 @@ def test_every_notebook_has_the_same_setup_cell():
     assert len(set(cells.values())) == 1, sorted(cells)
 
 
-def test_a_failed_clone_in_colab_says_what_to_do(tmp_path, monkeypatch, capsys):
-    """The set-up cell as Colab runs it, with a ``git`` that cannot reach GitHub."""
+def test_a_failed_install_in_colab_says_what_to_do(monkeypatch, capsys):
+    """The set-up cell as Colab runs it, with a pip that cannot reach GitHub."""
+    import subprocess
     import types
 
-    fake_git = tmp_path / "bin" / "git"
-    fake_git.parent.mkdir()
-    fake_git.write_text("#!/bin/sh\necho 'fatal: unable to access: Could not resolve host' >&2"
-                        "\nexit 128\n")
-    fake_git.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake_git.parent}:{os.environ['PATH']}")
+    calls = []
+
+    def failing_pip(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: Could not resolve host")
+
+    monkeypatch.setattr(subprocess, "run", failing_pip)
     enabled = []
     colab = types.ModuleType("google.colab")
     colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: enabled.append(1))
     monkeypatch.setitem(sys.modules, "google.colab", colab)
-    if Path(COLAB_CLONE_DIR, "helpers").is_dir():
-        pytest.skip(f"{COLAB_CLONE_DIR} holds a checkout: the cell would not clone")
     setup = next(iter(setup_cells().values()))
     with pytest.raises(SystemExit, match="set-up stopped"):
         exec(compile(setup, "setup-cell", "exec"), {"__name__": "__main__"})
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", PACKAGE_URL]]
     printed = capsys.readouterr().out
-    assert f"Could not clone {REPO_URL}" in printed and "Could not resolve host" in printed
-    assert "upload the clothstyle folder" in printed and "set REPO_URL" in printed
+    assert f"Installing {PACKAGE_URL} failed" in printed and "Could not resolve host" in printed
+    assert "upload the clothstyle folder" in printed and "set PACKAGE" in printed
     assert enabled == []
+
+
+def test_outside_colab_the_setup_cell_does_nothing(monkeypatch):
+    import subprocess
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the set-up cell ran a command outside Colab")
+
+    monkeypatch.setattr(subprocess, "run", no_run)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    namespace = {"__name__": "__main__"}
+    exec(compile(next(iter(setup_cells().values())), "setup-cell", "exec"), namespace)
+    assert "PACKAGE" not in namespace
