@@ -468,3 +468,9 @@ def test_caches_are_bounded_and_dropped_with_the_photo(content, style):
     pipe.saliency_map()
     pipe.set_content(content[::-1].copy())
     assert len(pipe._stylized) == 0 and len(pipe._masks) == 0 and pipe._saliency is None
+
+
+def test_an_unknown_stage_is_a_value_error_listing_the_stages():
+    with pytest.raises(ValueError, match="unknown stage 'stylization'; valid values: "
+                                         "'segmentation', 'saliency'"):
+        resolve_backend("stylization", "auto")
