@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import RESULTS_DIR
+from helpers import RESULTS_DIR, catalogue
 from helpers.blend import BLEND_METHODS
 from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
 from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
@@ -46,10 +46,12 @@ from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATI
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: Interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 #: ``--quick`` processing size cap.
 QUICK_MAX_SIDE = 256
 #: File suffixes taken from a ``--content`` folder (a single file is always tried).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = catalogue.IMAGE_SUFFIXES
 #: ``--garment`` values besides the cloth classes; "auto" is the upper body.
 GARMENT_CHOICES = ("auto", "upper_body", "lower_body", "full_body", "outfit")
 DEFAULT_STYLE = "tartan"
@@ -117,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
              ".png), the stylized image (<name>_stylized.png) and an overview sheet "
              "(<name>_overview.png)")
     parser.add_argument(
+        "--cluster", metavar="ADDRESS", default=None,
+        help="with --content: run the photos on this existing Dask cluster (e.g. "
+             "tcp://10.0.0.5:8786; default $DASK_SCHEDULER_ADDRESS, else a local cluster of "
+             "--workers processes). Its workers need clothstyle installed and must see "
+             "the input and output paths")
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="with --content: processes of the local cluster (default: the number of "
+             "CPU cores, at most 4); each loads the models once")
+    parser.add_argument(
         "--method", choices=BLEND_METHODS,
         help=f"blending method (default {DEFAULT_METHOD!r})")
     parser.add_argument(
@@ -180,24 +192,20 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
 
 
 def collect_photos(path: str | os.PathLike) -> list[Path]:
-    """The photos to process: the file itself, or a folder's image files (sorted).
+    """The photos to process: the file itself, a folder's image files, or a glob's (sorted).
+
+    Hidden files (names starting with ".") are left out of a folder: see
+    :func:`helpers.catalogue.find_photos`.
 
     Raises
     ------
     UsageError
-        When the path does not exist or the folder holds no image files.
+        When the path does not exist or no image file is found.
     """
-    path = Path(path).expanduser().absolute()
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise UsageError(f"--content {path}: no such file or folder")
-    photos = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not photos:
-        raise UsageError(f"--content {path}: no image files in this folder "
-                         f"({', '.join(IMAGE_SUFFIXES)})")
-    return photos
+    try:
+        return catalogue.find_photos(path).photos
+    except catalogue.JobSetupError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def style_spec(style: str | None) -> str:
@@ -214,14 +222,6 @@ def style_spec(style: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- photos
-
-
-def _output_name(photo: Path, style_name: str, taken: set[str]) -> str:
-    name = f"{photo.stem}_{style_name}.png"
-    if name in taken:  # "a.jpg" and "a.png" both given: keep both results
-        name = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}_{style_name}.png"
-    taken.add(name)
-    return name
 
 
 class GarmentAbsentError(ValueError):
@@ -304,7 +304,11 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                    garment: str = "auto", method: str = DEFAULT_METHOD,
                    progress: bool = True,
                    stages: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Restyle each photo through the pipeline; one failure does not stop the others.
+    """Restyle each photo in turn in this process; one failure does not stop the others.
+
+    The plain sequential loop, without a cluster, a manifest or resumption (the command
+    runs :mod:`helpers.catalogue`'s job); ``benchmarks/catalogue.py`` measures the job
+    against it.
 
     Parameters
     ----------
@@ -342,7 +346,7 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
     style_name = image_label(style)
     processed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    taken: set[str] = set()
+    names = catalogue.output_names(photos, style_name)
     bar = tqdm(photos, desc="photos", unit="photo", disable=not progress, file=sys.stderr)
     for photo in bar:
         start = time.perf_counter()
@@ -356,9 +360,8 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                 region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
-                                    folder / _output_name(photo, style_name, taken),
-                                    protect=[photo])
-                stage_files = (save_stages(result, style_image, target, protect=[photo])
+                                    folder / names[photo], protect=photos)
+                stage_files = (save_stages(result, style_image, target, protect=photos)
                                if stages else [])
             except Exception as exc:  # one bad photo must not stop the batch: report it
                 reason = f"{type(exc).__name__}: {exc}"
@@ -522,8 +525,19 @@ def run_ui_check(output_dir: Path) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- main
 
 
+def default_workers() -> int:
+    """Local cluster size: one worker per core, at most 4 (each holds its own models)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (see the module docstring)."""
+    # The stack holds the output folder's lock for the whole run.
+    with contextlib.ExitStack() as stack:
+        return _main(argv, stack)
+
+
+def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -540,13 +554,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("nothing to do: --no-notebooks without --content or --ui-check")
         if args.cell_timeout <= 0:
             raise UsageError("--cell-timeout must be a positive number of seconds")
+        workers = default_workers() if args.workers is None else args.workers
+        if workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
         style = style_spec(args.style)
-        photos = collect_photos(args.content) if args.content else []
+        selection = (catalogue.find_photos(args.content) if args.content
+                     else catalogue.PhotoSelection([]))
+        photos = selection.photos
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
         # --quick keeps its small pictures away from the committed figures in results/.
         default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
         output_dir = prepare_output_dir(args.output or default_output)
-    except UsageError as exc:
+        if photos:
+            names, protect = plan_photo_outputs(photos, style, output_dir, args.save_stages)
+        stack.enter_context(catalogue.lock_output_folder(output_dir))
+    except (UsageError, catalogue.JobSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -585,36 +607,121 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ok:
             failures.append(f"ui check: {ui_summary}")
 
+    interrupted = False
     if photos:
-        from helpers.pipeline import Pipeline
-
-        pipeline = Pipeline(max_side=max_side, **backend_args)
-        if args.garment != "auto" and not pipeline.has_classes:
-            print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
-                  f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
-        print(f"backends: {pipeline.backend_line()}")
-        print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
-        processed, failed = process_photos(
-            photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
-            method=args.method or DEFAULT_METHOD, stages=args.save_stages)
-        backends.update(pipeline.backends)
-        summary["photos"] = {"processed": processed, "failed": failed}
-        failures.extend(f"photo {item['input']}: {item['reason']}" for item in failed)
+        if selection.hidden:
+            print(f"note: {len(selection.hidden)} hidden file(s) (names starting with '.') "
+                  "left out of the folder; give one as --content FILE to process it")
+        try:
+            job = run_photo_job(photos, names, protect, style, output_dir, args,
+                                backend_args=backend_args, max_side=max_side,
+                                workers=workers, backends=backends)
+        except KeyboardInterrupt:  # before the job started: nothing finished
+            job = catalogue.JobResult(not_finished=[str(photo) for photo in photos],
+                                      interrupted=True)
+        interrupted = job.interrupted
+        summary["photos"] = {"processed": job.processed, "failed": job.failed,
+                             "skipped": job.skipped, "not_finished": job.not_finished,
+                             "interrupted": job.interrupted, "engine": job.engine,
+                             "seconds": job.seconds, "photos_per_second": job.throughput,
+                             "manifest": str(output_dir / catalogue.MANIFEST_NAME)}
+        for line in job.summary_lines():
+            print(line, file=sys.stderr if job.interrupted else sys.stdout)
+        failures.extend(f"photo {item['input']}: {item['reason']}" for item in job.failed)
+        if job.interrupted:
+            failures.extend(f"photo {path}: not finished (interrupted)"
+                            for path in job.not_finished)
 
     from helpers.images import save_json
 
     seconds = time.perf_counter() - started
     summary.update(backends=backends, failures=failures, ok=not failures,
                    total_seconds=seconds)
-    metrics_path = save_json(summary, output_dir / "metrics.json")
+    try:
+        metrics_path: Path | str = save_json(summary, output_dir / "metrics.json")
+        write_error = None
+    except OSError as exc:  # e.g. the disk is full: the summary below still tells all
+        metrics_path = "not written"
+        write_error = (f"error: could not write {output_dir / 'metrics.json'}: "
+                       f"{exc.strerror or exc}")
+    status = (EXIT_INTERRUPTED if interrupted else EXIT_FAILED if failures or write_error
+              else EXIT_OK)
     if failures:
-        print(f"FAILED: {len(failures)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
-        for line in failures:
+        shown = [line for line in failures if not line.endswith("(interrupted)")]
+        print(f"FAILED: {len(shown)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
+        for line in shown:
             print(f"  {line}", file=sys.stderr)
         print(f"metrics: {metrics_path}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"done in {seconds:.1f} s; metrics: {metrics_path}")
-    return EXIT_OK
+    else:
+        print(f"done in {seconds:.1f} s; metrics: {metrics_path}")
+    if write_error:
+        print(write_error, file=sys.stderr)
+    return status
+
+
+def plan_photo_outputs(photos: Sequence[Path], style: str, output_dir: Path,
+                       stages: bool) -> tuple[dict[Path, str], list[Path]]:
+    """Output names for the photos, checked against every input before any work.
+
+    Returns
+    -------
+    names : dict
+        Photo to output file name (unique within the run, see
+        :func:`helpers.catalogue.output_names`).
+    protect : list of Path
+        Every input of the run (the photos and a style file), never to be written.
+
+    Raises
+    ------
+    helpers.catalogue.JobSetupError
+        When an output would land on an input, or an input lies in the output's
+        ``photos/`` folder.
+    """
+    from helpers.notebook_support import image_label
+
+    photos_dir = output_dir / "photos"
+    names = catalogue.output_names(photos, image_label(style))
+    protect = [*photos, *([Path(style)] if Path(style).is_absolute() else [])]
+    writes = [output_dir / "metrics.json", output_dir / catalogue.MANIFEST_NAME,
+              output_dir / catalogue.LOCK_NAME]
+    for name in names.values():
+        writes.append(photos_dir / name)
+        if stages:
+            writes.extend(catalogue.stage_paths(photos_dir / name))
+    catalogue.check_apart_from_inputs(protect, writes, photos_dir)
+    return names, protect
+
+
+def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Sequence[Path],
+                  style: str, output_dir: Path, args: argparse.Namespace, *,
+                  backend_args: dict[str, str], max_side: int, workers: int,
+                  backends: dict[str, str]) -> catalogue.JobResult:
+    """Resolve the back-ends here, then run :func:`helpers.catalogue.run_job`."""
+    import hashlib
+
+    from helpers.notebook_support import image_label, load_style
+    from helpers.pipeline import Pipeline
+
+    pipeline = Pipeline(max_side=max_side, **backend_args)
+    if args.garment != "auto" and not pipeline.has_classes:
+        print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
+              f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
+    print(f"backends: {pipeline.backend_line()}")
+    backends.update(pipeline.backends)
+    style_image = load_style(style)
+    spec = catalogue.JobSpec(
+        style_name=image_label(style),
+        style_sha256=hashlib.sha256(repr(style_image.shape).encode()
+                                    + style_image.tobytes()).hexdigest(),
+        garment=args.garment, method=args.method or DEFAULT_METHOD, max_side=max_side,
+        # every worker runs the back-ends resolved here, whatever its own cache holds
+        backends=tuple(pipeline.backends.items()), save_stages=args.save_stages)
+    del pipeline  # the workers build their own
+    print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
+    return catalogue.run_job(
+        photos, names, style, output_dir / "photos", output_dir / catalogue.MANIFEST_NAME,
+        spec=spec, style_image=style_image, cluster=args.cluster, workers=workers,
+        protect=protect)
 
 
 if __name__ == "__main__":
