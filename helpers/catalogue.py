@@ -33,9 +33,12 @@ import datetime
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -459,9 +462,34 @@ def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
         with Client(address) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as local, Client(local) as client:
+    # Ctrl-C in a terminal reaches the whole process group: only this driver is to act on
+    # it (stop, record, close the cluster), so the local workers ignore SIGINT. They are
+    # started with it ignored (inherited through exec), and a worker that Dask restarts
+    # later gets the same from a plugin.
+    with _sigint_ignored():
+        # ":0": the scheduler's HTTP endpoint on a free port, so two clusters never clash
+        # silence_logs: Dask's own warnings (a task cancelled by Ctrl-C) are not the user's
+        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                             dashboard_address=":0", silence_logs=logging.ERROR)
+    with local, Client(local) as client:
+        from helpers._dask_plugins import IgnoreSigint
+
+        client.register_plugin(IgnoreSigint(), name="clothstyle-ignore-sigint")
         yield client
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 
 
 def describe_engine(client: Any) -> str:

@@ -646,11 +646,12 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
                        f"{exc.strerror or exc}")
     status = (EXIT_INTERRUPTED if interrupted else EXIT_FAILED if failures or write_error
               else EXIT_OK)
-    if failures:
-        shown = [line for line in failures if not line.endswith("(interrupted)")]
+    shown = [line for line in failures if not line.endswith("(interrupted)")]
+    if shown:
         print(f"FAILED: {len(shown)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
         for line in shown:
             print(f"  {line}", file=sys.stderr)
+    if failures:
         print(f"metrics: {metrics_path}", file=sys.stderr)
     else:
         print(f"done in {seconds:.1f} s; metrics: {metrics_path}")

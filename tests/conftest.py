@@ -26,5 +26,5 @@ def dask_cluster():
     """
     distributed = pytest.importorskip("distributed", reason="pip install distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
