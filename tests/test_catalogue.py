@@ -60,8 +60,16 @@ def job_args(content, output, *extra):
 
 def own_children():
     """This process's descendants, less Python's shared resource tracker (one per process)."""
-    return {child.pid for child in psutil.Process().children(recursive=True)
-            if "resource_tracker" not in " ".join(child.cmdline())}
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except psutil.ZombieProcess:
+            pids.add(child.pid)  # not reaped yet: still left over
+        except psutil.NoSuchProcess:
+            continue
+    return pids
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +240,9 @@ def test_a_killed_run_leaves_no_half_written_file_and_the_next_run_completes_it(
         assert f"{len(finished)} skipped" in completed.stdout
     else:
         workers = [child for child in psutil.Process(process.pid).children(recursive=True)
+                   if "distributed" in " ".join(child.cmdline())
+                   or "multiprocessing.spawn" in " ".join(child.cmdline())]
+        workers = [child for child in workers
                    if "resource_tracker" not in " ".join(child.cmdline())]
         assert len(workers) == 2
         workers[0].kill()
