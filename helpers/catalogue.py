@@ -66,6 +66,10 @@ class JobSetupError(Exception):
     """A problem with the job found before any work (the command exits 2)."""
 
 
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be reached or started."""
+
+
 # --------------------------------------------------------------------------- choosing photos
 
 
@@ -422,6 +426,8 @@ class JobResult:
     interrupted: bool = False
     seconds: float = 0.0
     engine: str = ""
+    #: Why the job could not run at all (e.g. the cluster cannot be reached).
+    error: str | None = None
 
     @property
     def throughput(self) -> float:
@@ -459,7 +465,14 @@ def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
                           ) from exc
     address = cluster or os.environ.get(SCHEDULER_ENV) or None
     if address:
-        with Client(address) as client:
+        try:
+            client = Client(address)
+        except (OSError, TimeoutError) as exc:
+            where = "--cluster" if cluster else f"${SCHEDULER_ENV}"
+            raise ClusterError(f"cannot reach the Dask scheduler at {address} ({where}): "
+                               f"{exc}; start it (dask scheduler) or fix the address"
+                               ) from None
+        with client:
             yield client
         return
     # Ctrl-C in a terminal reaches the whole process group: only this driver is to act on
@@ -585,6 +598,8 @@ def run_job(photos: Sequence[Path], names: dict[Path, str], style: str, photos_d
             bar.close()
     except KeyboardInterrupt:
         result.interrupted = True
+    except ClusterError as exc:
+        result.error = str(exc)
     finally:
         manifest.close()
         result.seconds = time.perf_counter() - start

@@ -628,6 +628,9 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
         for line in job.summary_lines():
             print(line, file=sys.stderr if job.interrupted else sys.stdout)
         failures.extend(f"photo {item['input']}: {item['reason']}" for item in job.failed)
+        if job.error:
+            summary["photos"]["error"] = job.error
+            failures.append(f"{job.error} ({len(job.not_finished)} photo(s) not processed)")
         if job.interrupted:
             failures.extend(f"photo {path}: not finished (interrupted)"
                             for path in job.not_finished)

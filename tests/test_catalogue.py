@@ -399,6 +399,22 @@ def test_a_glob_selects_image_files_and_says_when_none_match(tmp_path):
         catalogue.find_photos(str(tmp_path / "*.jpg"))
 
 
+def test_an_unreachable_cluster_is_one_clear_failure(four_photos, tmp_path, capsys):
+    import socket
+
+    import dask
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        status = main(job_args(four_photos, tmp_path, "--cluster", f"tcp://127.0.0.1:{port}"))
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} (--cluster)" in err
+    assert "(4 photo(s) not processed)" in err and "Traceback" not in err
+
+
 def test_a_torn_manifest_line_is_ignored_and_the_next_row_starts_on_its_own_line(tmp_path):
     path = tmp_path / catalogue.MANIFEST_NAME
     path.write_text('{"input": "a", "status": "ok"}\n{"input": "b", "sta')
