@@ -483,12 +483,26 @@ def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
         # ":0": the scheduler's HTTP endpoint on a free port, so two clusters never clash
         # silence_logs: Dask's own warnings (a task cancelled by Ctrl-C) are not the user's
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                             dashboard_address=":0", silence_logs=logging.ERROR)
+                             dashboard_address=":0", silence_logs=logging.ERROR,
+                             env=math_threads(workers))
     with local, Client(local) as client:
         from helpers._dask_plugins import IgnoreSigint
 
         client.register_plugin(IgnoreSigint(), name="clothstyle-ignore-sigint")
         yield client
+
+
+def math_threads(workers: int) -> dict[str, str]:
+    """The thread counts of the math libraries in each local worker: the cores shared out.
+
+    Dask sets ``OMP_NUM_THREADS`` (and the MKL and OpenBLAS ones) to 1 in its workers;
+    with fewer workers than cores that leaves cores idle, so each of ``workers`` processes
+    gets ``cores // workers`` threads, unless ``OMP_NUM_THREADS`` is set already.
+    """
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1)
+                                                          // max(1, workers)))
+    return {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                       "OPENBLAS_NUM_THREADS")}
 
 
 @contextlib.contextmanager
