@@ -72,6 +72,16 @@ class ClusterError(RuntimeError):
 
 # --------------------------------------------------------------------------- choosing photos
 
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127)}
+
+
+def safe_text(text: str) -> str:
+    """A line that any terminal and log can take: bytes of a file name that are not UTF-8
+    (kept by Python as lone surrogates) and control characters shown as ``\\xNN``."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.translate(_CONTROL_ESCAPES)
+
+
 
 @dataclass
 class PhotoSelection:
@@ -146,13 +156,34 @@ def output_names(photos: Sequence[Path], style_name: str) -> dict[Path, str]:
             seen.setdefault(name.casefold(), []).append(photo)
         return {photo for group in seen.values() if len(group) > 1 for photo in group}
 
-    names = {photo: f"{photo.stem}_{style_name}.png" for photo in photos}
+    def digest(photo: Path) -> str:
+        return hashlib.sha256(os.fsencode(photo)).hexdigest()[:8]
+
+    names = {photo: _fit(photo.stem, f"_{style_name}.png", digest(photo)) for photo in photos}
     for photo in clashes(names):
-        names[photo] = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}_{style_name}.png"
+        names[photo] = _fit(photo.stem, f"_{photo.suffix.lstrip('.').lower()}_{style_name}.png",
+                            digest(photo))
     for photo in clashes(names):
-        digest = hashlib.sha256(os.fsencode(photo)).hexdigest()[:8]
-        names[photo] = (f"{photo.stem}_{photo.suffix.lstrip('.')}-{digest}_{style_name}.png")
+        names[photo] = _fit(photo.stem, f"_{photo.suffix.lstrip('.')}-{digest(photo)}_"
+                                        f"{style_name}.png", digest(photo))
     return names
+
+
+#: Longest file name (bytes) an output may have: 255 (the usual limit) less what its
+#: temporary name (".<name>.<12 hex>.tmp") and the longest stage suffix ("_overview") add.
+MAX_NAME_BYTES = 255 - len(".") - len(".0123456789ab.tmp") - len("_overview")
+
+
+def _fit(stem: str, tail: str, digest: str) -> str:
+    """``stem + tail``, the stem cut short (and marked with ``digest``) when the name's bytes
+    would pass :data:`MAX_NAME_BYTES`."""
+    name = stem + tail
+    if len(os.fsencode(name)) <= MAX_NAME_BYTES:
+        return name
+    room = MAX_NAME_BYTES - len(os.fsencode(tail)) - len(digest) - 1
+    cut = os.fsencode(stem)[:max(room, 1)]
+    # cut on a character boundary (a partial UTF-8 sequence is dropped)
+    return cut.decode("utf-8", "ignore") + "-" + digest + tail
 
 
 def stage_paths(output: Path) -> list[Path]:
@@ -254,7 +285,7 @@ def read_manifest(path: Path) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     if not path.is_file():
         return rows
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+    with open(path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 row = json.loads(line)
@@ -281,8 +312,10 @@ class Manifest:
 
     def append(self, row: dict[str, Any]) -> None:
         """Write one row (raises ``OSError`` when the disk is full)."""
-        line = json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
-        self._handle.write(line.encode("utf-8", "surrogateescape"))
+        # ASCII with \u escapes: a file name that is not UTF-8 (kept as lone surrogates)
+        # stays valid JSON and reads back to the same path
+        line = json.dumps(row, sort_keys=True, ensure_ascii=True) + "\n"
+        self._handle.write(line.encode("ascii"))
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
@@ -664,9 +697,9 @@ def _finish(result: JobResult, manifest: Manifest, bar: Any, photo: Path, digest
                   "error": "the file changed while the run read it: run again"}
     _record(result, manifest, photo, digest, report, parameters, run_id, names, photos_dir)
     for note in report.get("warnings", []):
-        bar.write(f"note: {photo.name}: {note}")
+        bar.write(safe_text(f"note: {photo.name}: {note}"))
     if report["status"] != "ok":
-        bar.write(f"failed: {photo}: {report['error']}")
+        bar.write(safe_text(f"failed: {photo}: {report['error']}"))
     bar.update(1)
 
 

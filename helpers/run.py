@@ -627,12 +627,13 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
                              "manifest": str(output_dir / catalogue.MANIFEST_NAME)}
         for line in job.summary_lines():
             print(line, file=sys.stderr if job.interrupted else sys.stdout)
-        failures.extend(f"photo {item['input']}: {item['reason']}" for item in job.failed)
+        failures.extend(catalogue.safe_text(f"photo {item['input']}: {item['reason']}")
+                        for item in job.failed)
         if job.error:
             summary["photos"]["error"] = job.error
             failures.append(f"{job.error} ({len(job.not_finished)} photo(s) not processed)")
         if job.interrupted:
-            failures.extend(f"photo {path}: not finished (interrupted)"
+            failures.extend(catalogue.safe_text(f"photo {path}: not finished (interrupted)")
                             for path in job.not_finished)
 
     from helpers.images import save_json
@@ -641,7 +642,7 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
     summary.update(backends=backends, failures=failures, ok=not failures,
                    total_seconds=seconds)
     try:
-        metrics_path: Path | str = save_json(summary, output_dir / "metrics.json")
+        metrics_path: Path | str = save_json(json_safe(summary), output_dir / "metrics.json")
         write_error = None
     except OSError as exc:  # e.g. the disk is full: the summary below still tells all
         metrics_path = "not written"
@@ -661,6 +662,23 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
     if write_error:
         print(write_error, file=sys.stderr)
     return status
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8: a file name that is not valid
+    UTF-8 (its bytes kept as lone surrogates) is written with backslash escapes
+    (``caf\\xe9.png``)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def plan_photo_outputs(photos: Sequence[Path], style: str, output_dir: Path,

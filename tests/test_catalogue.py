@@ -423,3 +423,26 @@ def test_a_torn_manifest_line_is_ignored_and_the_next_row_starts_on_its_own_line
     manifest.append({"input": "c", "status": "ok"})
     manifest.close()
     assert list(catalogue.read_manifest(path)) == ["a", "c"]
+
+
+def test_names_that_are_not_utf8_or_near_the_length_limit_work_in_folder_mode(
+        four_photos, tmp_path, capsys, dask_cluster):
+    content = tmp_path / "content"
+    content.mkdir()
+    data = (four_photos / "photo00.png").read_bytes()
+    not_utf8 = os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes, as old cameras and zips write
+    long_name = "x" * 250 + ".png"  # 254 bytes: the temporary file's name would not fit
+    for name in (not_utf8, long_name, "plain.png"):
+        (content / name).write_bytes(data)
+    args = job_args(content, tmp_path / "out", "--cluster", dask_cluster, "--save-stages")
+    assert main(args) == EXIT_OK, capsys.readouterr().err
+    names = sorted(os.listdir(tmp_path / "out" / "photos"))
+    assert len(names) == 3 * 7  # each output and its six stage files
+    assert os.fsdecode(b"caf\xe9_stripes.png") in names
+    assert max(len(os.fsencode(name)) for name in names) <= 255 - len(".0123456789ab.tmp") - 1
+    digest = hashlib.sha256(os.fsencode(content / long_name)).hexdigest()[:8]
+    assert f"{'x' * 207}-{digest}_stripes.png" in names  # 228 bytes: room for the rest
+    metrics = (tmp_path / "out" / "metrics.json").read_bytes().decode("utf-8")  # valid UTF-8
+    assert "caf\\\\xe9.png" in metrics
+    assert main(args) == EXIT_OK  # the manifest gives back the same paths: all skipped
+    assert "0 done, 3 skipped" in capsys.readouterr().out
