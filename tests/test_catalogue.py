@@ -446,3 +446,12 @@ def test_names_that_are_not_utf8_or_near_the_length_limit_work_in_folder_mode(
     assert "caf\\\\xe9.png" in metrics
     assert main(args) == EXIT_OK  # the manifest gives back the same paths: all skipped
     assert "0 done, 3 skipped" in capsys.readouterr().out
+
+
+def test_dasks_own_variable_points_the_job_at_an_existing_cluster(four_photos, reference,
+                                                                   tmp_path, capsys,
+                                                                   monkeypatch, dask_cluster):
+    monkeypatch.setenv(catalogue.SCHEDULER_ENV, dask_cluster)
+    assert main(job_args(four_photos, tmp_path)) == EXIT_OK
+    assert f"2 worker(s) at {dask_cluster}" in capsys.readouterr().out
+    assert digests(tmp_path / "photos") == reference
