@@ -12,15 +12,18 @@ What it writes under the output directory (``results/`` by default):
   ``notebooks/<name>.log`` — what its kernel wrote to stderr;
 * ``<stage>/`` — each notebook's outputs (images, maps, a ``metrics.json``), and
   ``figures/`` — the paper's figures (from ``06_paper_figures``);
-* ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled;
+* ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled, as a job on
+  Dask (a local cluster, or ``--cluster ADDRESS``; see :mod:`helpers.catalogue`), and
+  ``manifest.jsonl`` — a row per photo done, so that a rerun skips finished work;
 * ``figures/ui/*.png`` — with ``--ui-check``, screenshots of the interactive studio
   driven in JupyterLab by headless Chromium (``tests/test_browser.py``), before and after
   a click and a slider move;
 * ``metrics.json`` — the back-end of each stage, the timings, and every failure.
 
 Exit status: 0 when everything succeeded, 1 when a notebook or a photo failed (the
-others still ran), 2 for a usage error or an unusable output directory (nothing is
-computed then).
+others still ran), 2 for a usage error, an unusable or busy output directory, or inputs
+that outputs could overwrite (nothing is computed then), 130 when Ctrl-C stopped a run of
+photos (the finished ones are kept).
 """
 
 from __future__ import annotations
@@ -92,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Writes under the output directory: notebooks/ (executed notebooks and their "
             "kernel logs), one folder per stage, figures/, photos/ (with --content) and "
-            "metrics.json. Exit status: 0 all succeeded, 1 a notebook or photo failed "
-            "(the rest still ran), 2 usage error or unwritable output directory."),
+            "metrics.json, manifest.jsonl (with --content). Exit status: 0 all succeeded, 1 a "
+            "notebook or photo failed (the rest still ran), 2 usage error or unusable "
+            "output directory, 130 interrupted by Ctrl-C."),
     )
     parser.add_argument(
         "--content", metavar="PATH",
