@@ -20,9 +20,10 @@ What the job keeps under the output folder:
 * ``.clothstyle.lock``: held for the whole run (:func:`lock_output_folder`), so two runs
   never write into one output folder at once.
 
-Dask was chosen over Ray Data by measurement on this 2-core machine (see the README and
-``benchmarks/catalogue.py``): 29 MB to install against about 500 MB, a 2-worker local
-cluster up in about 2 s against about 13 s, and no CPU reservation that can stall a
+Dask was chosen over Ray Data by measurement on this 2-core machine (the README has the
+table): 29 MB to install against about 495 MB, a 2-worker local cluster up in 1-2 s
+against 16 s (plus 9 s for Ray Data's first dataset), 2.5-7 ms per task against 24 ms,
+about 0.2 GiB for the idle engine against 2 GiB, and no CPU reservation that can stall a
 2-CPU node.
 """
 
