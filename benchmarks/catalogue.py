@@ -19,7 +19,9 @@ For each: the wall time, photos per second, and the peak resident memory of each
 process (sampled every 0.1 s; for the loop, this process). The engine's overhead per
 photo is measured twice: the round trip of an empty task through the 2-worker cluster,
 and the 1-worker job's wall time less the cluster's start-up and less the time its
-worker spent in the photos, divided by the photos. It also checks that all three give
+worker spent in the photos, divided by the photos. "CPU cores busy" is the CPU time of
+the loop's process, or of the workers, over the wall time: how much of the machine
+each run kept busy. It also checks that all three give
 byte-identical outputs. Writes ``benchmarks/results/catalogue.json`` and ``.md``
 (``--quick``: ``catalogue_quick.*``, ignored by git).
 """
@@ -80,6 +82,7 @@ class PeakMemory:
         self._psutil = psutil
         self.children = children
         self.peaks: dict[int, int] = {}
+        self.cpu: dict[int, float] = {}  # last CPU seconds (user + system) seen per process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -92,8 +95,10 @@ class PeakMemory:
                     if self.children and "resource_tracker" in " ".join(process.cmdline()):
                         continue  # Python's shared helper, not a worker
                     rss = process.memory_info().rss
+                    times = process.cpu_times()
                 except self._psutil.Error:  # gone (or a zombie) meanwhile
                     continue
+                self.cpu[process.pid] = times.user + times.system
                 self.peaks[process.pid] = max(self.peaks.get(process.pid, 0), rss)
             self._stop.wait(0.1)
 
@@ -104,6 +109,9 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values())
 
     def mib(self) -> list[float]:
         return sorted(round(value / 2**20) for value in self.peaks.values())
@@ -147,6 +155,7 @@ def run_engine(photos: list[Path], output: Path, spec: Any, style_image: Any,
     rows = [json.loads(line) for line in
             (output / catalogue.MANIFEST_NAME).read_text().splitlines()]
     return {"wall_s": wall, "photos_per_s": len(photos) / wall,
+            "cpu_busy_cores": memory.cpu_seconds() / wall,
             "task_seconds_sum": sum(row["seconds"] for row in rows),
             "peak_rss_mib_per_worker": memory.mib(), "engine": job.engine}
 
@@ -156,13 +165,16 @@ def run_sequential(photos: list[Path], output: Path, style: str, max_side: int) 
     from helpers.run import process_photos
 
     with PeakMemory(children=False) as memory:
+        cpu = os.times()
         start = time.perf_counter()
         pipeline = Pipeline(max_side=max_side, notify=None)
         processed, failed = process_photos(photos, style, output / "photos",
                                            pipeline=pipeline, progress=False)
         wall = time.perf_counter() - start
+        cpu_end = os.times()
     assert not failed, failed
     return {"wall_s": wall, "photos_per_s": len(photos) / wall,
+            "cpu_busy_cores": (cpu_end.user + cpu_end.system - cpu.user - cpu.system) / wall,
             "peak_rss_mib_per_worker": memory.mib()}
 
 
@@ -237,11 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Catalogue job: {args.photos} photos of {args.megapixels} MP, --max-side "
              f"{args.max_side} ({results['date']}, {os.cpu_count()} cores, load "
              f"{results['machine']['load_average_start'][0]:.1f} at the start)", "",
-             "| run | wall (s) | photos/s | speed-up vs loop | peak RSS per worker (MiB) |",
-             "| --- | ---: | ---: | ---: | --- |"]
+             "| run | wall (s) | photos/s | speed-up vs loop | CPU cores busy | "
+             "peak RSS per worker (MiB) |",
+             "| --- | ---: | ---: | ---: | ---: | --- |"]
     for name, run in results["runs"].items():
         lines.append(f"| {name} | {run['wall_s']:.1f} | {run['photos_per_s']:.3f} | "
-                     f"{run['speed_up']:.2f} | "
+                     f"{run['speed_up']:.2f} | {run['cpu_busy_cores']:.2f} | "
                      f"{', '.join(str(v) for v in run['peak_rss_mib_per_worker'])} |")
     lines += ["", f"Engine: {results['engine']}; local cluster start-up "
               f"{results['cluster_startup_s_1_worker']:.1f} s (1 worker), "

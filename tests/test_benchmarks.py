@@ -163,7 +163,7 @@ def test_catalogue_benchmark_quick_run_writes_json_and_markdown(tmp_path):
     # one peak per worker process (the loop: this process)
     assert {name: len(run["peak_rss_mib_per_worker"]) for name, run in runs.items()} == {
         "sequential": 1, "dask 1 worker": 1, "dask 2 workers": 2}
-    assert all(run["photos_per_s"] > 0 for run in runs.values())
+    assert all(run["photos_per_s"] > 0 and run["cpu_busy_cores"] > 0 for run in runs.values())
     assert runs["sequential"]["speed_up"] == 1.0
     assert results["outputs_identical"] is True
     for key in ("empty_task_round_trip_ms", "job_overhead_per_photo_s",
