@@ -12,15 +12,18 @@ What it writes under the output directory (``results/`` by default):
   ``notebooks/<name>.log`` — what its kernel wrote to stderr;
 * ``<stage>/`` — each notebook's outputs (images, maps, a ``metrics.json``), and
   ``figures/`` — the paper's figures (from ``06_paper_figures``);
-* ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled;
+* ``photos/<stem>_<style>.png`` — with ``--content``, each photo restyled, as a job on
+  Dask (a local cluster, or ``--cluster ADDRESS``; see :mod:`helpers.catalogue`), and
+  ``manifest.jsonl`` — a row per photo done, so that a rerun skips finished work;
 * ``figures/ui/*.png`` — with ``--ui-check``, screenshots of the interactive studio
   driven in JupyterLab by headless Chromium (``tests/test_browser.py``), before and after
   a click and a slider move;
 * ``metrics.json`` — the back-end of each stage, the timings, and every failure.
 
 Exit status: 0 when everything succeeded, 1 when a notebook or a photo failed (the
-others still ran), 2 for a usage error or an unusable output directory (nothing is
-computed then).
+others still ran), 2 for a usage error, an unusable or busy output directory, or inputs
+that outputs could overwrite (nothing is computed then), 130 when Ctrl-C stopped a run of
+photos (the finished ones are kept).
 """
 
 from __future__ import annotations
@@ -39,19 +42,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import RESULTS_DIR
+from helpers import RESULTS_DIR, catalogue
 from helpers.blend import BLEND_METHODS
 from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
-from helpers.paths import DEFAULT_NAME_MAX, display_path, fit_name, name_limit
+from helpers.paths import display_path
 from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: Interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 #: ``--quick`` processing size cap.
 QUICK_MAX_SIDE = 256
 #: File suffixes taken from a ``--content`` folder (a single file is always tried).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = catalogue.IMAGE_SUFFIXES
 #: ``--garment`` values besides the cloth classes; "auto" is the upper body.
 GARMENT_CHOICES = ("auto", "upper_body", "lower_body", "full_body", "outfit")
 DEFAULT_STYLE = "tartan"
@@ -92,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Writes under the output directory: notebooks/ (executed notebooks and their "
             "kernel logs), one folder per stage, figures/, photos/ (with --content) and "
-            "metrics.json. Exit status: 0 all succeeded, 1 a notebook or photo failed "
-            "(the rest still ran), 2 usage error or unwritable output directory."),
+            "metrics.json, manifest.jsonl (with --content). Exit status: 0 all succeeded, 1 a "
+            "notebook or photo failed (the rest still ran), 2 usage error or unusable "
+            "output directory, 130 interrupted by Ctrl-C."),
     )
     parser.add_argument(
         "--content", metavar="PATH",
@@ -118,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
              "garment mask, the alpha and the saliency map M (<name>_mask/_alpha/_saliency"
              ".png), the stylized image (<name>_stylized.png) and an overview sheet "
              "(<name>_overview.png)")
+    parser.add_argument(
+        "--cluster", metavar="ADDRESS", default=None,
+        help="with --content: run the photos on this existing Dask cluster (e.g. "
+             "tcp://10.0.0.5:8786; default $DASK_SCHEDULER_ADDRESS, else a local cluster of "
+             "--workers processes). Its workers need clothstyle installed and must see "
+             "the input and output paths")
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="with --content: processes of the local cluster (default: the number of "
+             "CPU cores, at most 4); each loads the models once")
     parser.add_argument(
         "--method", choices=BLEND_METHODS,
         help=f"blending method (default {DEFAULT_METHOD!r})")
@@ -182,24 +198,20 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
 
 
 def collect_photos(path: str | os.PathLike) -> list[Path]:
-    """The photos to process: the file itself, or a folder's image files (sorted).
+    """The photos to process: the file itself, a folder's image files, or a glob's (sorted).
+
+    Hidden files (names starting with ".") are left out of a folder: see
+    :func:`helpers.catalogue.find_photos`.
 
     Raises
     ------
     UsageError
-        When the path does not exist or the folder holds no image files.
+        When the path does not exist or no image file is found.
     """
-    path = Path(path).expanduser().absolute()
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise UsageError(f"--content {path}: no such file or folder")
-    photos = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not photos:
-        raise UsageError(f"--content {path}: no image files in this folder "
-                         f"({', '.join(IMAGE_SUFFIXES)})")
-    return photos
+    try:
+        return catalogue.find_photos(path).photos
+    except catalogue.JobSetupError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def photo_size(path: Path) -> tuple[int, int] | None:
@@ -261,24 +273,6 @@ def style_spec(style: str | None) -> str:
 
 
 # --------------------------------------------------------------------------- photos
-
-
-#: The longest suffix --save-stages adds to an output's stem; output names leave room for it.
-_STAGE_SUFFIX_ROOM = len("_stylized")
-
-
-def _output_name(photo: Path, style_name: str, taken: set[str], *,
-                 limit: int = DEFAULT_NAME_MAX) -> str:
-    """``<stem>_<style>.png``: unique in ``taken``, within ``limit`` bytes with room for a
-    stage suffix (a long stem is shortened, see :func:`helpers.paths.fit_name`), and
-    visible: the leading dots of a hidden photo's name are dropped."""
-    stem = photo.stem.lstrip(".") or "photo"
-    name = fit_name(stem, f"_{style_name}.png", limit=limit, reserve=_STAGE_SUFFIX_ROOM)
-    if name in taken:  # "a.jpg" and "a.png" both given: keep both results
-        name = fit_name(stem, f"_{photo.suffix.lstrip('.').lower()}_{style_name}.png",
-                        limit=limit, reserve=_STAGE_SUFFIX_ROOM)
-    taken.add(name)
-    return name
 
 
 class GarmentAbsentError(ValueError):
@@ -363,7 +357,11 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                    garment: str = "auto", method: str = DEFAULT_METHOD,
                    progress: bool = True,
                    stages: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Restyle each photo through the pipeline; one failure does not stop the others.
+    """Restyle each photo in turn in this process; one failure does not stop the others.
+
+    The plain sequential loop, without a cluster, a manifest or resumption (the command
+    runs :mod:`helpers.catalogue`'s job); ``benchmarks/catalogue.py`` measures the job
+    against it.
 
     Parameters
     ----------
@@ -401,8 +399,7 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
     style_name = image_label(style)
     processed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    taken: set[str] = set()
-    limit = name_limit(folder)
+    names = catalogue.output_names(photos, style_name)
     bar = tqdm(photos, desc="photos", unit="photo", disable=not progress, file=sys.stderr)
     for photo in bar:
         start = time.perf_counter()
@@ -417,10 +414,8 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                 region = auto_region(pipeline) if garment == "auto" else garment
                 result = pipeline.run(image, style_image, region=region, method=method)
                 target = save_image(result.output,
-                                    folder / _output_name(photo, style_name, taken,
-                                                          limit=limit),
-                                    protect=[photo])
-                stage_files = (save_stages(result, style_image, target, protect=[photo])
+                                    folder / names[photo], protect=photos)
+                stage_files = (save_stages(result, style_image, target, protect=photos)
                                if stages else [])
             except Exception as exc:  # one bad photo must not stop the batch: report it
                 reason = f"{type(exc).__name__}: {exc}"
@@ -637,8 +632,19 @@ def run_ui_check(output_dir: Path) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- main
 
 
+def default_workers() -> int:
+    """Local cluster size: one worker per core, at most 4 (each holds its own models)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (see the module docstring)."""
+    # The stack holds the output folder's lock for the whole run.
+    with contextlib.ExitStack() as stack:
+        return _main(argv, stack)
+
+
+def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -657,8 +663,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # "nan" and "inf" parse as floats: nan > 0 is False but so is nan <= 0
             raise UsageError(f"--cell-timeout must be a positive number of seconds, got "
                              f"{args.cell_timeout:g}")
+        workers = default_workers() if args.workers is None else args.workers
+        if workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {workers}")
         style = style_spec(args.style)
-        photos = collect_photos(args.content) if args.content else []
+        selection = (catalogue.find_photos(args.content) if args.content
+                     else catalogue.PhotoSelection([]))
+        photos = selection.photos
         if args.content and Path(args.content).expanduser().is_file():
             try:
                 check_photo_memory(photos[0])
@@ -670,7 +681,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --quick keeps its small pictures away from the committed figures in results/.
         default_output = RESULTS_DIR / "quick" if args.quick else RESULTS_DIR
         output_dir = prepare_output_dir(args.output or default_output)
-    except UsageError as exc:
+        if photos:
+            names, protect = plan_photo_outputs(photos, style, output_dir, args.save_stages)
+        stack.enter_context(catalogue.lock_output_folder(output_dir))
+    except (UsageError, catalogue.JobSetupError) as exc:
         print(f"error: {display_path(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -709,37 +723,126 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ok:
             failures.append(f"ui check: {ui_summary}")
 
+    interrupted = False
     if photos:
-        from helpers.pipeline import Pipeline
-
-        pipeline = Pipeline(max_side=max_side, **backend_args)
-        if args.garment != "auto" and not pipeline.has_classes:
-            print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
-                  f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
-        print(f"backends: {pipeline.backend_line()}")
-        print(f"photos: {len(photos)} -> {display_path(output_dir / 'photos')} "
-              f"(style {display_path(style)})")
-        processed, failed = process_photos(
-            photos, style, output_dir / "photos", pipeline=pipeline, garment=args.garment,
-            method=args.method or DEFAULT_METHOD, stages=args.save_stages)
-        backends.update(pipeline.backends)
-        summary["photos"] = {"processed": processed, "failed": failed}
-        failures.extend(f"photo {item['input']}: {item['reason']}" for item in failed)
+        if selection.hidden:
+            print(f"note: {len(selection.hidden)} hidden file(s) (names starting with '.') "
+                  "left out of the folder; give one as --content FILE to process it")
+        try:
+            job = run_photo_job(photos, names, protect, style, output_dir, args,
+                                backend_args=backend_args, max_side=max_side,
+                                workers=workers, backends=backends)
+        except KeyboardInterrupt:  # before the job started: nothing finished
+            job = catalogue.JobResult(not_finished=[str(photo) for photo in photos],
+                                      interrupted=True)
+        interrupted = job.interrupted
+        summary["photos"] = {"processed": job.processed, "failed": job.failed,
+                             "skipped": job.skipped, "not_finished": job.not_finished,
+                             "interrupted": job.interrupted, "engine": job.engine,
+                             "seconds": job.seconds, "photos_per_second": job.throughput,
+                             "manifest": str(output_dir / catalogue.MANIFEST_NAME)}
+        for line in job.summary_lines():
+            print(line, file=sys.stderr if job.interrupted else sys.stdout)
+        failures.extend(catalogue.safe_text(f"photo {item['input']}: {item['reason']}")
+                        for item in job.failed)
+        if job.error:
+            summary["photos"]["error"] = job.error
+            failures.append(f"{job.error} ({len(job.not_finished)} photo(s) not processed)")
+        if job.interrupted:
+            failures.extend(catalogue.safe_text(f"photo {path}: not finished (interrupted)")
+                            for path in job.not_finished)
 
     from helpers.images import save_json
 
     seconds = time.perf_counter() - started
     summary.update(backends=backends, failures=failures, ok=not failures,
                    total_seconds=seconds)
-    metrics_path = save_json(summary, output_dir / "metrics.json")
-    if failures:
-        print(f"FAILED: {len(failures)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
-        for line in failures:
+    try:
+        metrics_path: Path | str = save_json(summary, output_dir / "metrics.json")
+        write_error = None
+    except OSError as exc:  # e.g. the disk is full: the summary below still tells all
+        metrics_path = "not written"
+        write_error = (f"error: could not write {output_dir / 'metrics.json'}: "
+                       f"{exc.strerror or exc}")
+    status = (EXIT_INTERRUPTED if interrupted else EXIT_FAILED if failures or write_error
+              else EXIT_OK)
+    shown = [line for line in failures if not line.endswith("(interrupted)")]
+    if shown:
+        print(f"FAILED: {len(shown)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
+        for line in shown:
             print(f"  {display_path(line)}", file=sys.stderr)
+    if failures:
         print(f"metrics: {display_path(metrics_path)}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"done in {seconds:.1f} s; metrics: {display_path(metrics_path)}")
-    return EXIT_OK
+    else:
+        print(f"done in {seconds:.1f} s; metrics: {display_path(metrics_path)}")
+    if write_error:
+        print(write_error, file=sys.stderr)
+    return status
+
+
+def plan_photo_outputs(photos: Sequence[Path], style: str, output_dir: Path,
+                       stages: bool) -> tuple[dict[Path, str], list[Path]]:
+    """Output names for the photos, checked against every input before any work.
+
+    Returns
+    -------
+    names : dict
+        Photo to output file name (unique within the run, see
+        :func:`helpers.catalogue.output_names`).
+    protect : list of Path
+        Every input of the run (the photos and a style file), never to be written.
+
+    Raises
+    ------
+    helpers.catalogue.JobSetupError
+        When an output would land on an input, or an input lies in the output's
+        ``photos/`` folder.
+    """
+    from helpers.notebook_support import image_label
+
+    photos_dir = output_dir / "photos"
+    names = catalogue.output_names(photos, image_label(style))
+    protect = [*photos, *([Path(style)] if Path(style).is_absolute() else [])]
+    writes = [output_dir / "metrics.json", output_dir / catalogue.MANIFEST_NAME,
+              output_dir / catalogue.LOCK_NAME]
+    for name in names.values():
+        writes.append(photos_dir / name)
+        if stages:
+            writes.extend(catalogue.stage_paths(photos_dir / name))
+    catalogue.check_apart_from_inputs(protect, writes, photos_dir)
+    return names, protect
+
+
+def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Sequence[Path],
+                  style: str, output_dir: Path, args: argparse.Namespace, *,
+                  backend_args: dict[str, str], max_side: int, workers: int,
+                  backends: dict[str, str]) -> catalogue.JobResult:
+    """Resolve the back-ends here, then run :func:`helpers.catalogue.run_job`."""
+    import hashlib
+
+    from helpers.notebook_support import image_label, load_style
+    from helpers.pipeline import Pipeline
+
+    pipeline = Pipeline(max_side=max_side, **backend_args)
+    if args.garment != "auto" and not pipeline.has_classes:
+        print(f"note: --garment {args.garment} needs a back-end with cloth classes; "
+              f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
+    print(f"backends: {pipeline.backend_line()}")
+    backends.update(pipeline.backends)
+    style_image = load_style(style)
+    spec = catalogue.JobSpec(
+        style_name=image_label(style),
+        style_sha256=hashlib.sha256(repr(style_image.shape).encode()
+                                    + style_image.tobytes()).hexdigest(),
+        garment=args.garment, method=args.method or DEFAULT_METHOD, max_side=max_side,
+        # every worker runs the back-ends resolved here, whatever its own cache holds
+        backends=tuple(pipeline.backends.items()), save_stages=args.save_stages)
+    del pipeline  # the workers build their own
+    print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
+    return catalogue.run_job(
+        photos, names, style, output_dir / "photos", output_dir / catalogue.MANIFEST_NAME,
+        spec=spec, style_image=style_image, cluster=args.cluster, workers=workers,
+        protect=protect)
 
 
 if __name__ == "__main__":

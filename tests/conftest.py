@@ -10,6 +10,21 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 
 def pytest_configure(config):
     os.environ["CLOTHSTYLE_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One local Dask cluster of 2 worker processes for the tests that pass ``--cluster``.
+
+    Started on first use and shared, so that its workers load the models once for all
+    of those tests; closed at the end of the session.
+    """
+    distributed = pytest.importorskip("distributed", reason="pip install distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address

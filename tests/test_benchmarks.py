@@ -147,3 +147,26 @@ def test_parsing_benchmark_quick_run_writes_json_and_markdown(tmp_path):
         assert len(row["iou"]) == 2 and row["half"] in ("dev", "held_out")
         assert all(0.0 <= value <= 1.0 for value in row["iou"])
     assert "| dev (001) |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.slow
+def test_catalogue_benchmark_quick_run_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "catalogue.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.catalogue", "--quick", "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["photos"] == 4 and results["mode"] == "quick"
+    runs = results["runs"]
+    assert sorted(runs) == ["dask 1 worker", "dask 2 workers", "sequential"]
+    # one peak per worker process (the loop: this process)
+    assert {name: len(run["peak_rss_mib_per_worker"]) for name, run in runs.items()} == {
+        "sequential": 1, "dask 1 worker": 1, "dask 2 workers": 2}
+    assert all(run["photos_per_s"] > 0 and run["cpu_busy_cores"] > 0 for run in runs.values())
+    assert runs["sequential"]["speed_up"] == 1.0
+    assert results["outputs_identical"] is True
+    for key in ("empty_task_round_trip_ms", "job_overhead_per_photo_s",
+                "cluster_startup_s_1_worker", "cluster_startup_s_2_workers"):
+        assert isinstance(results[key], float)
+    assert "| dask 2 workers |" in out.with_suffix(".md").read_text()

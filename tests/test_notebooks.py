@@ -303,6 +303,18 @@ def test_quickstart_output_has_the_capped_size_of_a_portrait_photo(executed):
 
 
 @pytest.mark.slow
+def test_quickstart_shows_the_same_call_on_a_folder_without_running_it(executed):
+    output_dir, _ = executed
+    stage(executed, "00_quickstart")
+    notebook = nbformat.read(output_dir / "executed_00_quickstart.ipynb", as_version=4)
+    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    assert printed.startswith("python -m helpers.run --no-notebooks --content my_photos/ "
+                              "--style houndstooth --garment upper_body")
+    assert f"--output {output_dir / 'catalogue'}" in printed
+    assert not (output_dir / "catalogue").exists()  # photo_folder = None: shown, not run
+
+
+@pytest.mark.slow
 def test_metrics_match_the_reference(executed):
     output_dir, errors = executed
     failed = {name: error for name, error in errors.items() if error}

@@ -17,7 +17,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from PIL import Image
 
-from helpers import PROJECT_ROOT
+from helpers import PROJECT_ROOT, catalogue
 from helpers import run as run_module
 from helpers.images import fit_to_cap, sample_content
 from helpers.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
@@ -41,15 +41,16 @@ def digests(folder):
             for path in sorted(folder.glob("*.png"))}
 
 
-def run_photos(folder, output, capsys):
+def run_photos(folder, output, capsys, cluster):
     status = main(["--no-notebooks", "--quick", "--content", str(folder), "--output",
-                   str(output), "--style", "stripes"])
+                   str(output), "--style", "stripes", "--cluster", cluster])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
 
-def test_photos_are_processed_and_a_corrupt_file_is_reported(photo_folder, tmp_path, capsys):
-    status, out, err = run_photos(photo_folder, tmp_path / "out", capsys)
+def test_photos_are_processed_and_a_corrupt_file_is_reported(photo_folder, tmp_path, capsys,
+                                                            dask_cluster):
+    status, out, err = run_photos(photo_folder, tmp_path / "out", capsys, dask_cluster)
     assert status == EXIT_FAILED
     produced = sorted(path.name for path in (tmp_path / "out" / "photos").iterdir())
     assert produced == ["astronaut_stripes.png", "hopper_stripes.png"]
@@ -69,9 +70,10 @@ def test_photos_are_processed_and_a_corrupt_file_is_reported(photo_folder, tmp_p
     assert metrics["max_side"] == 256
 
 
-def test_the_same_inputs_give_byte_identical_outputs(photo_folder, tmp_path, capsys):
-    run_photos(photo_folder, tmp_path / "first", capsys)
-    run_photos(photo_folder, tmp_path / "second", capsys)
+def test_the_same_inputs_give_byte_identical_outputs(photo_folder, tmp_path, capsys,
+                                                    dask_cluster):
+    run_photos(photo_folder, tmp_path / "first", capsys, dask_cluster)
+    run_photos(photo_folder, tmp_path / "second", capsys, dask_cluster)
     first, second = digests(tmp_path / "first" / "photos"), digests(tmp_path / "second" / "photos")
     assert len(first) == 2
     assert first == second
@@ -90,7 +92,7 @@ def test_unwritable_output_directory_is_a_clear_error_before_any_work(
     def must_not_run(*args, **kwargs):
         raise AssertionError("work started despite the unusable output directory")
 
-    monkeypatch.setattr(run_module, "process_photos", must_not_run)
+    monkeypatch.setattr(run_module, "run_photo_job", must_not_run)
     monkeypatch.setattr(run_module, "run_notebooks", must_not_run)
     blocker = tmp_path / "a_file"
     blocker.write_text("a regular file, not a folder")
@@ -174,10 +176,10 @@ def test_help_describes_the_options():
 
 
 def test_output_names_keep_photos_with_the_same_stem_apart():
-    taken: set[str] = set()
-    names = [run_module._output_name(PROJECT_ROOT / name, "tartan", taken)
-             for name in ("me.jpg", "me.png")]
-    assert names == ["me_tartan.png", "me_png_tartan.png"]
+    photos = [PROJECT_ROOT / name for name in ("me.jpg", "me.png", "you.png")]
+    names = catalogue.output_names(photos, "tartan")
+    assert list(names.values()) == ["me_jpg_tartan.png", "me_png_tartan.png",
+                                    "you_tartan.png"]
 
 
 def test_stderr_redirect_restores_the_descriptor(tmp_path, capfd):
