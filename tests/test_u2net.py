@@ -499,3 +499,18 @@ def test_an_onnx_model_with_another_fixed_input_size_is_refused(tmp_path):
         u2net.load_runner("u2net", saliency_768)
     free = _conv_onnx(tmp_path / "free.onnx", None, 1)  # symbolic height and width: fine
     assert u2net.load_runner("u2netp", free).out_channels == 1
+
+
+def test_the_networks_live_at_top_level_and_load_with_torch_only_on_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers.u2net as u; before = 'torch' in sys.modules; "
+            "cls = u.U2NETP; print(before, 'torch' in sys.modules, cls.__module__, "
+            "cls.__qualname__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "True", "helpers.u2net_networks", "U2NETP"]
+    from helpers import u2net_networks
+
+    assert u2net.RSU is u2net_networks.RSU and u2net.U2NET is u2net_networks.U2NET
