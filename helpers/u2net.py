@@ -1149,3 +1149,77 @@ def export_onnx(model, path, size: tuple[int, int] = (320, 320), dynamic: bool =
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def quantize_onnx(source, target, calibration: Sequence[np.ndarray], *,
+                  per_channel: bool = True) -> Path:
+    """Post-training int8 quantisation of a U²-Net ONNX graph (opt-in; not equivalent).
+
+    onnxruntime's static quantisation (``quantize_static``) in QDQ format: weights int8
+    (per output channel by default), activations uint8 with ranges from the min/max seen
+    on the ``calibration`` batches. The QDQ graph runs in onnxruntime and in OpenVINO
+    (both turn the QuantizeLinear/DequantizeLinear pairs into integer kernels). Results
+    differ from float32 and depend on the CPU's integer kernels; check them on your photos
+    (``python -m benchmarks.run`` measures the agreement with float32).
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The float32 ``.onnx`` (e.g. from :func:`export_onnx` or :func:`convert_to_onnx`).
+    target : str or os.PathLike
+        Where the int8 ``.onnx`` goes; written atomically, parent folders created.
+    calibration : sequence of np.ndarray
+        ``(1, 3, H, W) float32`` batches, normalised as the network expects (a few real
+        photos; their size may be smaller than the working size to save memory: the
+        calibration holds every activation of a batch at once).
+    per_channel : bool
+        Per-output-channel weight scales (True) or one per tensor.
+
+    Returns
+    -------
+    Path
+        ``target``.
+
+    Raises
+    ------
+    ValueError
+        No calibration batch, or a batch of the wrong shape.
+    """
+    try:
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("int8 quantisation needs onnxruntime (and onnx): pip install "
+                          "onnxruntime onnx") from exc
+    batches = [_check_batch(b) for b in calibration]
+    if not batches:
+        raise ValueError("quantize_onnx needs at least one calibration batch (1, 3, H, W) "
+                         "float32: a few photos, preprocessed as for the network")
+    source, target = Path(source), Path(target)
+    input_name = _import_onnxruntime().InferenceSession(
+        str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {input_name: batch}
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        quantize_static(str(source), tmp, Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=per_channel, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target

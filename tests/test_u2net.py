@@ -566,3 +566,27 @@ def test_engine_choices_are_checked(onnx_path):
         u2net.load_runner("u2netp", onnx_path, engine="tensorrt")
     with pytest.raises(ValueError, match="the OpenVINO runner runs on the CPU only"):
         u2net.load_runner("u2netp", onnx_path, engine="openvino", device="cuda")
+
+
+def test_quantize_onnx_writes_an_int8_graph_both_onnx_engines_run(onnx_path, seeded_u2netp,
+                                                                   tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    onnx = pytest.importorskip("onnx")
+    rng = np.random.default_rng(4)
+    calibration = [rng.random((1, 3, 32, 32), dtype=np.float32) * 2 - 1 for _ in range(2)]
+    target = u2net.quantize_onnx(onnx_path, tmp_path / "int8" / "u2netp_int8.onnx",
+                                 calibration)
+    assert target.is_file() and not list(target.parent.glob("*.tmp"))
+    ops = {node.op_type for node in onnx.load(str(target)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # a QDQ graph
+    batch = calibration[0]
+    expected = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp")(batch)
+    for runner in (u2net.OnnxU2NetRunner(target, "u2netp"),
+                   u2net.OpenVinoU2NetRunner(target, "u2netp")):
+        out = runner(batch)
+        assert out.shape == expected.shape
+        # quantised: close to float32 (sigmoid outputs), not equal
+        assert np.abs(out - expected).max() < 0.1
+    with pytest.raises(ValueError, match="at least one calibration batch"):
+        u2net.quantize_onnx(onnx_path, tmp_path / "none.onnx", [])
