@@ -62,17 +62,34 @@ def test_quick_run_writes_the_promised_json(quick_run):
     tasks = {row["task"]: row for row in results["u2net"]["rows"]}
     assert set(tasks) == {"cloth_parsing", "saliency"}
     for row in tasks.values():
-        assert {"torch_plain", "torch_runner", "onnx_runner"} <= set(row)
-        assert max(row["max_abs_difference_vs_plain"].values()) < 1e-3
+        runners = {"torch_runner", "onnx_runner", "openvino_runner", "auto", "onnx_int8",
+                   "openvino_int8"}
+        assert runners | {"torch_plain"} <= set(row)
+        assert set(row["speedup_vs_plain"]) == runners
+        float32 = {k: v for k, v in row["max_abs_difference_vs_plain"].items()
+                   if not k.endswith("int8")}
+        assert max(float32.values()) < 1e-3  # the float32 engines compute the same network
+        assert row["auto_selection"]["chosen"] in ("torch", "onnxruntime", "openvino")
+        assert row["auto_selection"]["chosen"] in row["auto_selection"]["engines"]
+        assert row["devices"]["openvino_runner"] == "cpu"
         assert row["devices"]["torch_plain"] == "cpu"  # the benchmark names each device
         assert row["devices"]["onnx_runner"] in ("cpu", "cuda")
     assert {"softness_slider", "method_slider", "composite_only"} <= set(results["reblend"])
     assert {"warm", "cold"} <= set(results["pipeline_1mp"])
     assert results["pipeline_1mp"]["cold"]["process_wall_s"] > 0
     assert results["end_to_end"]["peak_rss_mb"] > 0
+    sharp = results["sharpness"]
+    assert [r["megapixels"] for r in sharp["rows"]] == results["config"]["sharpness_mp"]
+    for row in sharp["rows"]:
+        assert set(row["hf_energy_vs_photo"]) == {"none", "guided"}
+        assert row["memory"]["guided"]["peak_rss_mb"] > 0 and row["guided"]["median_s"] > 0
+    assert sharp["end_to_end"]["time_ratio"] > 0
+    # quick mode runs u2netp for both tasks, so the cloth argmax targets are absent there
     assert {t["id"] for t in results["targets"]} == {
         "reblend_ms", "composite_ms", "blend_speedup", "stylization_overhead", "float32_vs_int8",
-        "cloth_parsing_s", "end_to_end_peak_gb", "pipeline_s"}
+        "cloth_parsing_s", "cloth_default_speedup", "cloth_int8_speedup",
+        "saliency_default_vs_best", "detail_end_to_end_time_ratio", "detail_end_to_end_peak_gb",
+        "end_to_end_peak_gb", "pipeline_s"}
     assert all(isinstance(t["met"], bool) for t in results["targets"])
 
 
@@ -80,7 +97,8 @@ def test_quick_run_writes_the_promised_json(quick_run):
 def test_quick_run_prints_and_writes_the_markdown_table(quick_run):
     _, markdown, stdout = quick_run
     assert markdown in stdout
-    for heading in ("## Stages", "## Comparisons", "## Targets"):
+    for heading in ("## Stages", "## Comparisons", "## Stylization above the working size",
+                    "## U²-Net int8 against float32", "## Targets"):
         assert heading in markdown
     assert "| stage | 0.01 MP" in markdown
     assert "| blend vs the original notebook's loops (pixel-access objects) | 64x48 |" in markdown
