@@ -6,6 +6,9 @@ Usage::
     python -m benchmarks.run --quick    # tiny sizes, 1 repeat (< 60 s): proves it works
     python benchmarks/run.py --out results.json --markdown results.md
 
+A full run with the default destinations also rewrites the README's benchmark tables
+(:mod:`benchmarks.readme`; ``--no-readme`` leaves the README alone).
+
 The full run writes ``benchmarks/results/latest.json`` and ``latest.md``; ``--quick``
 writes ``benchmarks/results/quick.json`` and ``quick.md`` (ignored by git) unless
 ``--out`` / ``--markdown`` say otherwise. The markdown is also printed.
@@ -505,12 +508,16 @@ def measure_stylization(config: Config, style: np.ndarray, log: Callable[[str], 
         content = make_content(megapixels)
         style_in, content_in = bare.prepare(content, style, config.max_side)
         bare(style_in, content_in)  # warm all three up at this size
-        float_out = stylizer.stylize(content, style, max_side=config.max_side)
-        int8_out = int8.stylize(content, style, max_side=config.max_side)
+        # detail="none": the same resize back as the bare sessions' comparison implies (the
+        # guided detail has its own rows in measure_sharpness)
+        float_out = stylizer.stylize(content, style, max_side=config.max_side, detail="none")
+        int8_out = int8.stylize(content, style, max_side=config.max_side, detail="none")
         timed = compare({
-            "helpers": lambda c=content: stylizer.stylize(c, style, max_side=config.max_side),
+            "helpers": lambda c=content: stylizer.stylize(c, style, max_side=config.max_side,
+                                                          detail="none"),
             "bare_onnxruntime": lambda s=style_in, c=content_in: bare(s, c),
-            "helpers_int8": lambda c=content: int8.stylize(c, style, max_side=config.max_side),
+            "helpers_int8": lambda c=content: int8.stylize(c, style, max_side=config.max_side,
+                                                           detail="none"),
         }, config.stylize_repeats)
         ours, bare_timed, int8_timed = (timed["helpers"], timed["bare_onnxruntime"],
                                         timed["helpers_int8"])
@@ -528,8 +535,8 @@ def measure_stylization(config: Config, style: np.ndarray, log: Callable[[str], 
         })
     return {"rows": rows, "note": (
         "helpers: Stylizer.stylize with the default float32 graph (style resize + "
-        "bottleneck, content resize to the working size, network, resize back to full "
-        "size); helpers_int8: the same with the shipped int8 graph (CPU-dependent); bare: "
+        "bottleneck, content resize to the working size, network, plain resize back to full "
+        "size: detail='none', the guided detail is measured in its own table); helpers_int8: the same with the shipped int8 graph (CPU-dependent); bare: "
         "the two float32 session.run calls on inputs prepared beforehand, with our session "
         "options; ratios from the fastest of the interleaved runs of each (medians and CPU "
         "times in the JSON)")}
@@ -1131,6 +1138,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"{m['load_average_start']} at the start, {m.get('load_average_end')} at the end "
         "(the machine is shared: medians of interleaved repeats, ratios measured side by "
         "side).", "",
+        *[f"Measured again on {r['created']}: {', '.join(r['sections'])} (load average "
+          f"{r['load_average_start']} at the start, {r['load_average_end']} at the end)."
+          for r in results.get("reruns", [])],
+        *([""] if results.get("reruns") else []),
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()), "",
         "## Stages (median wall time; peak RSS of a fresh process running the stage, "
         "and its increase over the process before the stage)", "",
@@ -1276,6 +1287,55 @@ class Run:
         print(line, file=sys.stderr, flush=True)
 
 
+#: Sections that ``--only`` can measure again on their own.
+SECTIONS = ("sizes", "blend_vs_loop", "stylization_overhead", "reblend", "pipeline_1mp",
+            "end_to_end", "sharpness", "u2net")
+
+
+def rerun_sections(config: Config, previous: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """``previous`` results with the ``only`` sections measured again (same mode).
+
+    The machine line records both runs' load averages; ``rerun`` says which sections
+    and when, so a table never passes a partial rerun off as one run.
+    """
+    if previous.get("mode") != config.mode:
+        raise ValueError(f"--only needs results of the same mode ({config.mode}); the file "
+                         f"holds a {previous.get('mode')} run")
+    run = Run(config)
+    results = dict(previous)
+    style = make_style()
+    machine = dict(results["machine"])
+    start_load = load_average()
+    with tempfile.TemporaryDirectory(prefix="benchmarks-") as tmp:
+        workdir = Path(tmp)
+        for section in only:
+            if section == "sizes":
+                results["sizes"] = measure_sizes(config, style, workdir, run.log)
+            elif section == "blend_vs_loop":
+                results["blend_vs_loop"] = measure_blend_vs_original(config, style, run.log)
+            elif section == "stylization_overhead":
+                results["stylization_overhead"] = measure_stylization(config, style, run.log)
+            elif section == "reblend":
+                results["reblend"] = measure_reblend(config, style, run.log)
+            elif section == "pipeline_1mp":
+                results["pipeline_1mp"] = measure_pipeline_1mp(config, style, results["sizes"],
+                                                               workdir, run.log)
+            elif section == "end_to_end":
+                results["end_to_end"] = measure_end_to_end(config, style, workdir, run.log)
+            elif section == "sharpness":
+                results["sharpness"] = measure_sharpness(config, style, workdir, run.log)
+            elif section == "u2net":
+                results["u2net"] = measure_u2net(config, workdir, run.log)
+    reruns = list(results.get("reruns", []))
+    reruns.append({"sections": only,
+                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   "load_average_start": start_load, "load_average_end": load_average(),
+                   "total_s": time.perf_counter() - run.started})
+    results["reruns"], results["machine"], results["versions"] = reruns, machine, versions()
+    results["targets"] = evaluate_targets(results)
+    return results
+
+
 def run_benchmarks(config: Config) -> dict[str, Any]:
     """Every measurement of ``config``; the JSON-ready results."""
     run = Run(config)
@@ -1314,6 +1374,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "benchmarks/results/latest.json, quick.json with --quick)")
     parser.add_argument("--markdown", type=Path, help="markdown destination (default: "
                         "benchmarks/results/latest.md, quick.md with --quick)")
+    parser.add_argument("--only", help="comma-separated sections to measure again, merged "
+                        "into the existing results file (the others are kept and the "
+                        f"rerun is recorded): {', '.join(SECTIONS)}")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="do not rewrite the README's tables (a full run with the default "
+                        "--out does, through benchmarks.readme)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -1330,12 +1396,28 @@ def main(argv: list[str] | None = None) -> int:
     stem = "quick" if args.quick else "latest"
     out = args.out or RESULTS_DIR / f"{stem}.json"
     md_path = args.markdown or RESULTS_DIR / f"{stem}.md"
-    results = run_benchmarks(config)
+    if args.only:
+        only = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = sorted(set(only) - set(SECTIONS))
+        if unknown:
+            raise SystemExit(f"unknown section(s) {', '.join(unknown)}; valid: "
+                             f"{', '.join(SECTIONS)}")
+        if not out.is_file():
+            raise SystemExit(f"--only merges into {out}, which does not exist: run the "
+                             "whole benchmark first")
+        results = rerun_sections(config, json.loads(out.read_text()), only)
+    else:
+        results = run_benchmarks(config)
     table = markdown(results)
     save_json(results, out)
     atomic_write_bytes(md_path, table.encode("utf-8"))
     print(table)
     print(f"wrote {out} and {md_path}", file=sys.stderr)
+    if not args.quick and args.out is None and not args.no_readme:
+        from benchmarks.readme import update_readme
+
+        update_readme(results)
+        print("updated the README's benchmark tables", file=sys.stderr)
     return 0
 
 

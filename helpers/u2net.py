@@ -1151,13 +1151,54 @@ def export_onnx(model, path, size: tuple[int, int] = (320, 320), dynamic: bool =
     return path
 
 
+def output_head_nodes(model) -> list[str]:
+    """Names of the nodes of U²-Net's output head in an ONNX graph.
+
+    The head is every convolution with as many output channels as the network has
+    outputs (the six side convolutions and the fusing 1x1 conv: no other U²-Net conv
+    has 1 or 4 output channels) and every node downstream of them (resizes, concat,
+    sigmoid). Found from the graph's structure, not its node names, so rembg's exports
+    work too.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+
+    Returns
+    -------
+    list of str
+        Node names in graph order (unnamed nodes get none and are left out); empty when
+        the graph's outputs do not state their channel count.
+    """
+    graph = model.graph
+    weights = {init.name: tuple(init.dims) for init in graph.initializer}
+    out_channels = {tuple(o.type.tensor_type.shape.dim)[1].dim_value for o in graph.output
+                    if len(o.type.tensor_type.shape.dim) > 1} - {0}
+    head_tensors: set[str] = set()
+    head: list[str] = []
+    for node in graph.node:  # ONNX nodes are topologically sorted
+        weight_shape = weights.get(node.input[1]) if len(node.input) > 1 else None
+        is_head_conv = (node.op_type == "Conv" and bool(weight_shape)
+                        and weight_shape[0] in out_channels)
+        if is_head_conv or any(name in head_tensors for name in node.input):
+            head_tensors.update(node.output)
+            if node.name:
+                head.append(node.name)
+    return head
+
+
 def quantize_onnx(source, target, calibration: Sequence[np.ndarray], *,
-                  per_channel: bool = True) -> Path:
+                  per_channel: bool = True, float_head: bool = True) -> Path:
     """Post-training int8 quantisation of a U²-Net ONNX graph (opt-in; not equivalent).
 
     onnxruntime's static quantisation (``quantize_static``) in QDQ format: weights int8
     (per output channel by default), activations uint8 with ranges from the min/max seen
-    on the ``calibration`` batches. The QDQ graph runs in onnxruntime and in OpenVINO
+    on the ``calibration`` batches. The output head (:func:`output_head_nodes`: the side
+    convolutions, the fusing conv and what follows them; a few per cent of the work) stays
+    in float32 by default: quantising the class logits to 256 levels flips the argmax near
+    class boundaries (measured on the cloth network with recipe weights, 4 fixture
+    photos: 99.27 % argmax agreement with the head quantised, 99.71 % with it in float).
+    The QDQ graph runs in onnxruntime and in OpenVINO
     (both turn the QuantizeLinear/DequantizeLinear pairs into integer kernels). Results
     differ from float32 and depend on the CPU's integer kernels; check them on your photos
     (``python -m benchmarks.run`` measures the agreement with float32).
@@ -1174,6 +1215,8 @@ def quantize_onnx(source, target, calibration: Sequence[np.ndarray], *,
         calibration holds every activation of a batch at once).
     per_channel : bool
         Per-output-channel weight scales (True) or one per tensor.
+    float_head : bool
+        Keep the output head in float32 (True) or quantise it too.
 
     Returns
     -------
@@ -1200,8 +1243,12 @@ def quantize_onnx(source, target, calibration: Sequence[np.ndarray], *,
         raise ValueError("quantize_onnx needs at least one calibration batch (1, 3, H, W) "
                          "float32: a few photos, preprocessed as for the network")
     source, target = Path(source), Path(target)
-    input_name = _import_onnxruntime().InferenceSession(
-        str(source), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    import onnx
+
+    graph_model = onnx.load(str(source), load_external_data=False)
+    input_name = graph_model.graph.input[0].name
+    excluded = output_head_nodes(graph_model) if float_head else []
+    del graph_model
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -1217,7 +1264,7 @@ def quantize_onnx(source, target, calibration: Sequence[np.ndarray], *,
     try:
         quantize_static(str(source), tmp, Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+                        weight_type=QuantType.QInt8, nodes_to_exclude=excluded)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

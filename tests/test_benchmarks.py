@@ -202,3 +202,35 @@ def test_parsing_benchmark_quick_run_writes_json_and_markdown(tmp_path):
         assert len(row["iou"]) == 2 and row["half"] in ("dev", "held_out")
         assert all(0.0 <= value <= 1.0 for value in row["iou"])
     assert "| dev (001) |" in out.with_suffix(".md").read_text()
+
+
+# --------------------------------------------------------------------------- README tables
+def test_readme_tables_are_the_committed_results():
+    from benchmarks.readme import LATEST, README, readme_block, splice
+
+    results = json.loads(LATEST.read_text(encoding="utf-8"))
+    text = README.read_text(encoding="utf-8")
+    assert splice(text, readme_block(results)) == text, (
+        "README's benchmark tables differ from benchmarks/results/latest.json: run "
+        "python -m benchmarks.readme")
+
+
+def test_readme_splice_replaces_only_the_marked_block():
+    from benchmarks.readme import BEGIN, END, splice
+
+    text = f"intro\n{BEGIN}\nold table\n{END}\noutro\n"
+    assert splice(text, f"{BEGIN}\nnew\n{END}") == f"intro\n{BEGIN}\nnew\n{END}\noutro\n"
+    for broken in ("no markers", f"{END}\n{BEGIN}", f"{BEGIN}{BEGIN}{END}"):
+        with pytest.raises(ValueError, match="exactly one <!-- benchmarks:begin -->"):
+            splice(broken, "x")
+
+
+@pytest.mark.slow
+def test_readme_block_of_a_run_holds_its_tables(quick_run):
+    from benchmarks.readme import BEGIN, END, readme_block
+
+    results, markdown, _ = quick_run
+    block = readme_block(results)
+    assert block.startswith(BEGIN) and block.endswith(END)
+    assert "### Targets" in block and "\n## " not in block  # one level below Performance
+    assert markdown.splitlines()[2] in block  # the machine line, load average included

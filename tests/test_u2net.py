@@ -590,3 +590,22 @@ def test_quantize_onnx_writes_an_int8_graph_both_onnx_engines_run(onnx_path, see
         assert np.abs(out - expected).max() < 0.1
     with pytest.raises(ValueError, match="at least one calibration batch"):
         u2net.quantize_onnx(onnx_path, tmp_path / "none.onnx", [])
+    # the output head stays float: its convolutions read float weights, the body's int8
+    model = onnx.load(str(target))
+    initializers = {init.name: init.data_type for init in model.graph.initializer}
+    convs = {node.name: node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+    head = [f"/side{i}/Conv" for i in range(1, 7)] + ["/outconv/Conv"]
+    assert all(initializers[convs[name]] == onnx.TensorProto.FLOAT for name in head)
+    assert initializers.get(convs["/stage1/rebnconvin/conv_s1/Conv"]) is None  # dequantized
+
+
+def test_output_head_nodes_are_the_side_and_fusing_convs_and_what_follows(onnx_path):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(onnx_path))
+    head = u2net.output_head_nodes(model)
+    assert sorted(c for c in head if c.endswith("/Conv")) == sorted(
+        [f"/side{i}/Conv" for i in range(1, 7)] + ["/outconv/Conv"])
+    assert "/Sigmoid" in head  # d0's sigmoid is downstream of the head
+    body = [n.name for n in model.graph.node if n.name not in head]
+    assert any(name.startswith("/stage1/") for name in body)
+    assert not any(name.startswith("/stage1/") for name in head)
