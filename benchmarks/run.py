@@ -163,7 +163,8 @@ def versions() -> dict[str, str | None]:
     """Versions of python and the numeric stack (None for what is not installed)."""
     found: dict[str, str | None] = {"python": platform.python_version()}
     for label, module in (("numpy", "numpy"), ("torch", "torch"),
-                          ("onnxruntime", "onnxruntime"), ("opencv", "cv2"),
+                          ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                          ("opencv", "cv2"),
                           ("pillow", "PIL")):
         try:
             found[label] = __import__(module).__version__
@@ -1195,10 +1196,13 @@ def markdown(results: dict[str, Any]) -> str:
                        "openvino_int8"):
             label = (f"auto = {row['auto_selection']['chosen']}" if runner == "auto"
                      else runner)
+            cpu_ratio = (row["torch_plain"]["cpu_median_s"] / row[runner]["cpu_median_s"]
+                         if row[runner].get("cpu_median_s") else float("nan"))
             lines.append(f"| U²-Net {row['task']} ({row['arch']}): {label} vs plain torch | "
                          f"{size} | {_ms(row[runner]['median_s'])} | "
                          f"{_ms(row['torch_plain']['median_s'])} | "
-                         f"{row['speedup_vs_plain'][runner]:.2f}x faster |")
+                         f"{row['speedup_vs_plain'][runner]:.2f}x faster (CPU time "
+                         f"{cpu_ratio:.2f}x) |")
     reblend = results["reblend"]
     size = f"{reblend['megapixels']:g} MP"
     lines.append(f"| re-blend, softness slider (p90 {_ms(reblend['softness_slider']['p90_s'])})"
