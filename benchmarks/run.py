@@ -77,7 +77,8 @@ STAGES = ("segmentation", "stylization", "saliency", "alpha", "composite", "blen
 STAGE_NOTES = {
     "segmentation": "the offline classical parser: cloth classes and the person matte M in "
                     "one pass (helpers.segmentation.classical_parsing.parse_person)",
-    "stylization": "Magenta ONNX (float32 graph), working side <= 1024, resized back",
+    "stylization": "Magenta ONNX (float32 graph), working side <= 1024, brought back to "
+                   "full size with the photo's detail (detail='guided', the default)",
     "saliency": "guided edge-aware matte of the region (the matting methods' alpha; the "
                 "offline M itself comes with the parse)",
     "alpha": "blend_alpha(mask, 'saliency', saliency=M)",
