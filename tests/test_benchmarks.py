@@ -51,26 +51,45 @@ def test_quick_run_writes_the_promised_json(quick_run):
             assert entry["memory"]["peak_rss_mb"] > 0
 
     loop_rows = results["blend_vs_loop"]["rows"]
-    assert [r["loop"]["measured"] for r in loop_rows] == [True, False]  # measured, extrapolated
-    assert loop_rows[0]["loop"]["max_abs_difference"] <= 1  # the same blend, pixel by pixel
-    assert all(r["speedup"] > 0 for r in loop_rows)
+    assert [r["shape"] for r in loop_rows] == results["config"]["original_shapes"]
+    # the same blend, pixel by pixel (8-bit saliency and truncation: within 2 levels)
+    assert loop_rows[0]["max_abs_difference_vs_ours"]["original_loops"] <= 2
+    assert loop_rows[0]["max_abs_difference_vs_ours"]["getpixel_loops"] <= 1
+    assert all(r["speedup"] > 0 and r["original_loops"]["repeats"] >= 1 for r in loop_rows)
     for row in results["stylization_overhead"]["rows"]:
         assert {"helpers", "bare_onnxruntime", "overhead_fraction", "helpers_int8",
                 "float32_vs_int8_fraction"} <= set(row)
     tasks = {row["task"]: row for row in results["u2net"]["rows"]}
     assert set(tasks) == {"cloth_parsing", "saliency"}
     for row in tasks.values():
-        assert {"torch_plain", "torch_runner", "onnx_runner"} <= set(row)
-        assert max(row["max_abs_difference_vs_plain"].values()) < 1e-3
+        runners = {"torch_runner", "onnx_runner", "openvino_runner", "auto", "onnx_int8",
+                   "openvino_int8"}
+        assert runners | {"torch_plain"} <= set(row)
+        assert set(row["speedup_vs_plain"]) == runners
+        float32 = {k: v for k, v in row["max_abs_difference_vs_plain"].items()
+                   if not k.endswith("int8")}
+        assert max(float32.values()) < 1e-3  # the float32 engines compute the same network
+        assert row["auto_selection"]["chosen"] in ("torch", "onnxruntime", "openvino")
+        assert row["auto_selection"]["chosen"] in row["auto_selection"]["engines"]
+        assert row["devices"]["openvino_runner"] == "cpu"
         assert row["devices"]["torch_plain"] == "cpu"  # the benchmark names each device
         assert row["devices"]["onnx_runner"] in ("cpu", "cuda")
     assert {"softness_slider", "method_slider", "composite_only"} <= set(results["reblend"])
     assert {"warm", "cold"} <= set(results["pipeline_1mp"])
     assert results["pipeline_1mp"]["cold"]["process_wall_s"] > 0
     assert results["end_to_end"]["peak_rss_mb"] > 0
+    sharp = results["sharpness"]
+    assert [r["megapixels"] for r in sharp["rows"]] == results["config"]["sharpness_mp"]
+    for row in sharp["rows"]:
+        assert set(row["hf_energy_vs_photo"]) == {"none", "guided"}
+        assert row["memory"]["guided"]["peak_rss_mb"] > 0 and row["guided"]["median_s"] > 0
+    assert sharp["end_to_end"]["time_ratio"] > 0
+    # quick mode runs u2netp for both tasks, so the cloth argmax targets are absent there
     assert {t["id"] for t in results["targets"]} == {
         "reblend_ms", "composite_ms", "blend_speedup", "stylization_overhead", "float32_vs_int8",
-        "cloth_parsing_s", "end_to_end_peak_gb", "pipeline_s"}
+        "cloth_parsing_s", "cloth_default_speedup", "cloth_int8_speedup",
+        "saliency_default_vs_best", "detail_end_to_end_time_ratio", "detail_end_to_end_peak_gb",
+        "end_to_end_peak_gb", "pipeline_s"}
     assert all(isinstance(t["met"], bool) for t in results["targets"])
 
 
@@ -78,23 +97,59 @@ def test_quick_run_writes_the_promised_json(quick_run):
 def test_quick_run_prints_and_writes_the_markdown_table(quick_run):
     _, markdown, stdout = quick_run
     assert markdown in stdout
-    for heading in ("## Stages", "## Comparisons", "## Targets"):
+    for heading in ("## Stages", "## Comparisons", "## Stylization above the working size",
+                    "## U²-Net int8 against float32", "## Targets"):
         assert heading in markdown
     assert "| stage | 0.01 MP" in markdown
-    assert "| blend vs per-pixel loops (measured) |" in markdown
+    assert "| blend vs the original notebook's loops (pixel-access objects) | 64x48 |" in markdown
 
 
-def test_reference_loop_blend_is_the_original_formula():
-    from benchmarks.reference_blend import loop_blend
+def test_getpixel_loop_blend_is_the_formula_rounded():
+    from benchmarks.reference_blend import getpixel_loop_blend
 
     content = np.full((2, 3, 3), 100, np.uint8)
     stylized = np.full((2, 3, 3), 200, np.uint8)
     mask = np.array([[0, 1, 1], [1, 1, 0]], np.float32)
     saliency = np.array([[1.0, 1.0, 0.5], [0.25, 0.0, 1.0]], np.float32)
-    out = loop_blend(content, stylized, mask, saliency)
+    out = getpixel_loop_blend(content, stylized, mask, saliency)
     # inside: M*S + (1-M)*C (200, 150, 125, 100); outside: C even where M = 1
     np.testing.assert_array_equal(out[..., 0], [[100, 200, 150], [125, 100, 100]])
     assert out.dtype == np.uint8 and out.shape == content.shape
+
+
+def test_original_loop_blend_truncates_an_8_bit_saliency():
+    from benchmarks.reference_blend import original_loop_blend
+
+    content = np.zeros((2, 3, 3), np.uint8)
+    stylized = np.full((2, 3, 3), 101, np.uint8)
+    stylized[1, 2] = (10, 20, 30)
+    mask = np.array([[0, 1, 1], [1, 1, 1]], np.float32)
+    # 8-bit saliency: 255, 255, 128, 254, 0, 255
+    saliency = np.array([[1.0, 1.0, 0.5], [254 / 255, 0.0, 1.0]], np.float32)
+    out = original_loop_blend(content, stylized, mask, saliency)
+    # 128/255*101 = 50.70 -> 50 (truncated, not 51); 254/255*101 = 100.60 -> 100;
+    # 255 copies S exactly; outside the garment C even where M = 1
+    np.testing.assert_array_equal(out[..., 0], [[0, 101, 50], [100, 0, 10]])
+    np.testing.assert_array_equal(out[1, 2], [10, 20, 30])
+    assert out.dtype == np.uint8 and out.shape == content.shape
+
+
+def test_original_loop_blend_is_within_one_level_of_ours():
+    from benchmarks.reference_blend import original_loop_blend
+    from helpers.blend import blend
+
+    rng = np.random.default_rng(3)
+    content = rng.integers(0, 256, (20, 17, 3), np.uint8)
+    stylized = rng.integers(0, 256, (20, 17, 3), np.uint8)
+    mask = np.zeros((20, 17), np.float32)
+    mask[4:16, 3:12] = 1
+    saliency = rng.random((20, 17)).astype(np.float32)
+    saliency[::3] = 1.0
+    ours = blend(content, stylized, mask, "saliency", saliency=saliency)
+    loops = original_loop_blend(content, stylized, mask, saliency)
+    difference = np.abs(ours.astype(np.int16) - loops)
+    assert difference.max() <= 2 and difference.mean() < 1
+    np.testing.assert_array_equal(loops[mask == 0], content[mask == 0])
 
 
 def test_content_shapes_are_portrait_photos():
@@ -170,3 +225,35 @@ def test_catalogue_benchmark_quick_run_writes_json_and_markdown(tmp_path):
                 "cluster_startup_s_1_worker", "cluster_startup_s_2_workers"):
         assert isinstance(results[key], float)
     assert "| dask 2 workers |" in out.with_suffix(".md").read_text()
+
+
+# --------------------------------------------------------------------------- README tables
+def test_readme_tables_are_the_committed_results():
+    from benchmarks.readme import LATEST, README, readme_block, splice
+
+    results = json.loads(LATEST.read_text(encoding="utf-8"))
+    text = README.read_text(encoding="utf-8")
+    assert splice(text, readme_block(results)) == text, (
+        "README's benchmark tables differ from benchmarks/results/latest.json: run "
+        "python -m benchmarks.readme")
+
+
+def test_readme_splice_replaces_only_the_marked_block():
+    from benchmarks.readme import BEGIN, END, splice
+
+    text = f"intro\n{BEGIN}\nold table\n{END}\noutro\n"
+    assert splice(text, f"{BEGIN}\nnew\n{END}") == f"intro\n{BEGIN}\nnew\n{END}\noutro\n"
+    for broken in ("no markers", f"{END}\n{BEGIN}", f"{BEGIN}{BEGIN}{END}"):
+        with pytest.raises(ValueError, match="exactly one <!-- benchmarks:begin -->"):
+            splice(broken, "x")
+
+
+@pytest.mark.slow
+def test_readme_block_of_a_run_holds_its_tables(quick_run):
+    from benchmarks.readme import BEGIN, END, readme_block
+
+    results, markdown, _ = quick_run
+    block = readme_block(results)
+    assert block.startswith(BEGIN) and block.endswith(END)
+    assert "### Targets" in block and "\n## " not in block  # one level below Performance
+    assert markdown.splitlines()[2] in block  # the machine line, load average included

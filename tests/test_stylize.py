@@ -480,3 +480,63 @@ def test_the_stylizer_cache_is_bounded_and_reuses_its_entries():
         st.load_stylizer("magenta_onnx", style_size=size)
     assert len(st._STYLIZERS) == st.STYLIZERS_CACHED
     assert st.load_stylizer("magenta_onnx", style_size=64) is not first  # the oldest went
+
+
+# --------------------------------------------------------------------------- guided detail
+def _textured_photo(height: int = 96, width: int = 128) -> np.ndarray:
+    """Smooth colours times a 2-px checker weave: detail that a half-size image cannot hold."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    weave = np.where(((yy // 2) + (xx // 2)) % 2 == 0, 1.15, 0.85)
+    base = _gradient_image(height, width, 60, 200).astype(np.float64)
+    return np.clip(np.rint(base * weave[..., None]), 0, 255).astype(np.uint8)
+
+
+def test_guided_upsample_of_a_flat_photo_is_the_plain_upscale():
+    photo = np.full((64, 80, 3), 120, np.uint8)
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (32, 40, 3), np.uint8)
+    out = st.guided_upsample(small, photo)
+    # no detail above the working size in the photo: nothing is added
+    np.testing.assert_array_equal(out, st.resize_image(small, (64, 80)))
+
+
+def test_guided_upsample_brings_back_the_photos_detail_and_keeps_low_frequencies():
+    photo = _textured_photo()
+    small = st.resize_image(photo, (48, 64))  # a "stylized" image that follows the photo
+    plain = st.resize_image(small, photo.shape[:2]).astype(np.float64)
+    guided = st.guided_upsample(small, photo).astype(np.float64)
+    error_plain = np.abs(plain - photo).mean()
+    error_guided = np.abs(guided - photo).mean()
+    assert error_guided < 0.5 * error_plain
+    blurred = [cv2.GaussianBlur(x, (0, 0), 4) for x in (guided, plain)]
+    assert np.abs(blurred[0] - blurred[1]).mean() < 1.5  # the strokes' scale is untouched
+
+
+def test_guided_upsample_adds_nothing_where_the_stylized_image_ignores_the_photo():
+    photo = _textured_photo()
+    small = np.zeros((48, 64, 3), np.uint8)
+    small[..., 0] = 200  # flat: no linear relation to the photo, a = 0
+    np.testing.assert_array_equal(st.guided_upsample(small, photo),
+                                  st.resize_image(small, photo.shape[:2]))
+
+
+def test_guided_upsample_rejects_enlarged_inputs_and_bad_parameters():
+    photo = _textured_photo(32, 32)
+    with pytest.raises(ValueError, match="stylized 40x40 is larger than the content 32x32"):
+        st.guided_upsample(np.zeros((40, 40, 3), np.uint8), photo)
+    with pytest.raises(ValueError, match="radius must be >= 1 and eps > 0"):
+        st.guided_upsample(np.zeros((16, 16, 3), np.uint8), photo, radius=0)
+
+
+def test_stylize_detail_modes(stylizer, style):
+    photo = _textured_photo()
+    bottleneck = stylizer.style_bottleneck(style)
+    guided = stylizer.stylize(photo, bottleneck, max_side=64)
+    plain = stylizer.stylize(photo, bottleneck, max_side=64, detail="none")
+    assert guided.shape == plain.shape == photo.shape
+    assert not np.array_equal(guided, plain)
+    # at the working size itself there is nothing to upsample: both modes agree
+    np.testing.assert_array_equal(stylizer.stylize(photo, bottleneck),
+                                  stylizer.stylize(photo, bottleneck, detail="none"))
+    with pytest.raises(ValueError, match="unknown stylization detail mode 'sharp'"):
+        stylizer.stylize(photo, bottleneck, detail="sharp")

@@ -300,13 +300,14 @@ def test_onnx_runner_matches_torch_runner(seeded_u2netp, onnx_path):
 
 def test_load_runner_dispatches_by_suffix(onnx_path):
     pytest.importorskip("onnxruntime")
-    runner = u2net.load_runner("u2netp", onnx_path)
+    runner = u2net.load_runner("u2netp", onnx_path, engine="onnxruntime")
     assert isinstance(runner, u2net.OnnxU2NetRunner) and runner.arch == "u2netp"
 
 
 @pytest.mark.needs_shared
 def test_load_runner_torch_reproduces_fixture_d0():
-    runner = u2net.load_runner("u2netp", fixture_path("u2netp_random_state.pth"))
+    runner = u2net.load_runner("u2netp", fixture_path("u2netp_random_state.pth"),
+                               engine="torch")
     assert isinstance(runner, u2net.TorchU2NetRunner) and runner.backend == "torch"
     d0 = runner(load_npy("u2netp_input.npy"))
     np.testing.assert_allclose(d0, load_npy("u2netp_outputs.npy")[0], **SIGMOID_TOL)
@@ -408,17 +409,17 @@ def test_onnx_runner_asks_for_cuda_and_reports_the_provider_used(monkeypatch, tm
     monkeypatch.setattr(ort, "InferenceSession", FakeSession)
     model = tmp_path / "m.onnx"
     model.write_bytes(b"not used by the fake session")
-    runner = u2net.load_runner("u2netp", model)
+    runner = u2net.load_runner("u2netp", model, engine="onnxruntime")
     assert seen["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert runner.device == "cuda"
-    runner = u2net.load_runner("u2netp", model, device="cpu")
+    runner = u2net.load_runner("u2netp", model, device="cpu", engine="onnxruntime")
     assert seen["providers"] == ["CPUExecutionProvider"] and runner.device == "cpu"
 
 
 def test_the_real_cpu_build_runs_the_onnx_runner_on_cpu(tmp_path):
     pytest.importorskip("onnxruntime")
     path = u2net.export_onnx(u2net.build_network("u2netp"), tmp_path / "p.onnx", size=(32, 32))
-    runner = u2net.load_runner("u2netp", path)
+    runner = u2net.load_runner("u2netp", path, engine="onnxruntime")
     assert runner.device in ("cpu", "cuda")
     assert runner(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 1, 32, 32)
 
@@ -426,13 +427,14 @@ def test_the_real_cpu_build_runs_the_onnx_runner_on_cpu(tmp_path):
 def test_onnx_runner_checks_the_device_it_is_asked_for(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     path = u2net.export_onnx(u2net.build_network("u2netp"), tmp_path / "p.onnx", size=(32, 32))
-    assert u2net.load_runner("u2netp", path, device="cpu").device == "cpu"
+    assert u2net.load_runner("u2netp", path, device="cpu",
+                             engine="onnxruntime").device == "cpu"
     monkeypatch.setattr(u2net, "onnx_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(ValueError, match="device 'cuda:1': this onnxruntime build has no "
                                          "CUDA provider; install onnxruntime-gpu"):
-        u2net.load_runner("u2netp", path, device="cuda:1")
+        u2net.load_runner("u2netp", path, device="cuda:1", engine="onnxruntime")
     with pytest.raises(ValueError, match="device 'tpu' is not available to onnxruntime"):
-        u2net.load_runner("u2netp", path, device="tpu")
+        u2net.load_runner("u2netp", path, device="tpu", engine="onnxruntime")
     monkeypatch.setattr(u2net, "onnx_providers",
                         lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert u2net._onnx_providers_for("cuda:1") == [
@@ -514,3 +516,157 @@ def test_the_networks_live_at_top_level_and_load_with_torch_only_on_first_use():
     from helpers import u2net_networks
 
     assert u2net.RSU is u2net_networks.RSU and u2net.U2NET is u2net_networks.U2NET
+
+
+# --------------------------------------------------------------------------- OpenVINO, engines
+@pytest.fixture(scope="module")
+def u2netp_pth(seeded_u2netp, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pth") / "u2netp.pth"
+    torch.save(seeded_u2netp.state_dict(), path)
+    return path
+
+
+def test_openvino_runner_matches_torch_runner(seeded_u2netp, onnx_path):
+    pytest.importorskip("openvino")
+    runner = u2net.OpenVinoU2NetRunner(onnx_path, "u2netp", threads=2)
+    torch_runner = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp", threads=2)
+    assert (runner.backend, runner.device, runner.output_is_logits) == ("openvino", "cpu", False)
+    # an odd size and a batch of 2: each shape is compiled statically, then reused
+    for shape in [(1, 3, 64, 96), (2, 3, 37, 53), (1, 3, 64, 96)]:
+        batch = np.random.default_rng(1).random(shape, dtype=np.float32)
+        out = runner(batch)
+        assert out.shape == (shape[0], 1, *shape[2:]) and out.dtype == np.float32
+        np.testing.assert_allclose(out, torch_runner(batch), atol=1e-4, rtol=1e-4)
+    assert len(runner._compiled) == 2
+
+
+def test_openvino_runner_rejects_files_it_cannot_read(tmp_path):
+    pytest.importorskip("openvino")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(u2net.CheckpointError, match="not a model OpenVINO can read: .*junk.onnx"):
+        u2net.OpenVinoU2NetRunner(junk, "u2netp")
+    with pytest.raises(FileNotFoundError, match="U²-Net model not found"):
+        u2net.OpenVinoU2NetRunner(tmp_path / "absent.onnx", "u2netp")
+
+
+def test_named_engines_from_a_pth_convert_once_beside_the_weights(seeded_u2netp, u2netp_pth):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    batch = np.random.default_rng(2).random((1, 3, 48, 40), dtype=np.float32)
+    expected = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp")(batch)
+    runner = u2net.load_runner("u2netp", u2netp_pth, engine="openvino")
+    converted = u2netp_pth.with_name("u2netp.pth.onnx")
+    assert isinstance(runner, u2net.OpenVinoU2NetRunner) and converted.is_file()
+    np.testing.assert_allclose(runner(batch), expected, atol=1e-4, rtol=1e-4)
+    stamp = converted.stat().st_mtime_ns
+    runner = u2net.load_runner("u2netp", u2netp_pth, engine="onnxruntime")
+    assert isinstance(runner, u2net.OnnxU2NetRunner)
+    assert converted.stat().st_mtime_ns == stamp  # reused, not exported again
+    np.testing.assert_allclose(runner(batch), expected, atol=1e-4, rtol=1e-4)
+    assert not list(u2netp_pth.parent.glob("*.tmp"))
+
+
+def test_auto_engine_takes_the_fastest_and_remembers_it(u2netp_pth, monkeypatch):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    measured = {"torch": 0.3, "onnxruntime": 0.2, "openvino": 0.1}
+    sides = []
+
+    def fake_time(runner, side, repeats=1):
+        sides.append(side)
+        return measured[{"torch": "torch", "onnx": "onnxruntime",
+                         "openvino": "openvino"}[runner.backend]]
+
+    monkeypatch.setattr(u2net, "time_runner", fake_time)
+    runner = u2net.load_runner("u2netp", u2netp_pth)
+    assert isinstance(runner, u2net.OpenVinoU2NetRunner)
+    assert sides == [320, 320, 320]  # every engine timed at the network's working size
+    records = json.loads(u2netp_pth.with_name("u2netp.pth.engines.json").read_text())
+    (record,) = records.values()
+    assert record["chosen"] == "openvino" and record["engines"] == measured
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the remembered choice must not be measured again")
+
+    monkeypatch.setattr(u2net, "time_runner", no_timing)
+    runner, record = u2net.select_engine("u2netp", u2netp_pth)
+    assert isinstance(runner, u2net.OpenVinoU2NetRunner) and record["remembered"] is True
+    # a GPU request leaves OpenVINO out (CPU only): measured anew for that device
+    monkeypatch.setattr(u2net, "time_runner", fake_time)
+    runner, record = u2net.select_engine("u2netp", u2netp_pth, device="cpu",
+                                         engines=["torch", "onnxruntime"])
+    assert isinstance(runner, u2net.OnnxU2NetRunner) and set(record["engines"]) == {
+        "torch", "onnxruntime"}
+
+
+def test_auto_engine_leaves_out_engines_that_fail(onnx_path, tmp_path, monkeypatch):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(onnx_path.read_bytes())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such kernel here")
+
+    monkeypatch.setattr(u2net, "OpenVinoU2NetRunner", broken)
+    runner, record = u2net.select_engine("u2netp", model, side=32)
+    assert isinstance(runner, u2net.OnnxU2NetRunner)  # torch cannot run an .onnx
+    assert set(record["engines"]) == {"onnxruntime"}
+    assert "no such kernel here" in record["skipped"]["openvino"]
+    monkeypatch.setattr(u2net, "OnnxU2NetRunner", broken)
+    with pytest.raises(RuntimeError, match="no inference engine could run m.onnx: openvino: "
+                                           "RuntimeError: no such kernel here"):
+        u2net.select_engine("u2netp", model, side=32, engines=["openvino", "onnxruntime"])
+
+
+def test_engine_choices_are_checked(onnx_path):
+    with pytest.raises(ValueError, match="engine 'torch' needs a .pth/.pt checkpoint"):
+        u2net.load_runner("u2netp", onnx_path, engine="torch")
+    with pytest.raises(ValueError, match="unknown U²-Net inference engine 'tensorrt'"):
+        u2net.load_runner("u2netp", onnx_path, engine="tensorrt")
+    with pytest.raises(ValueError, match="the OpenVINO runner runs on the CPU only"):
+        u2net.load_runner("u2netp", onnx_path, engine="openvino", device="cuda")
+
+
+def test_quantize_onnx_writes_an_int8_graph_both_onnx_engines_run(onnx_path, seeded_u2netp,
+                                                                   tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    onnx = pytest.importorskip("onnx")
+    rng = np.random.default_rng(4)
+    calibration = [rng.random((1, 3, 32, 32), dtype=np.float32) * 2 - 1 for _ in range(2)]
+    target = u2net.quantize_onnx(onnx_path, tmp_path / "int8" / "u2netp_int8.onnx",
+                                 calibration)
+    assert target.is_file() and not list(target.parent.glob("*.tmp"))
+    ops = {node.op_type for node in onnx.load(str(target)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # a QDQ graph
+    batch = calibration[0]
+    expected = u2net.TorchU2NetRunner(seeded_u2netp, "u2netp")(batch)
+    for runner in (u2net.OnnxU2NetRunner(target, "u2netp"),
+                   u2net.OpenVinoU2NetRunner(target, "u2netp")):
+        out = runner(batch)
+        assert out.shape == expected.shape
+        # quantised: close to float32 (sigmoid outputs), not equal
+        assert np.abs(out - expected).max() < 0.1
+    with pytest.raises(ValueError, match="at least one calibration batch"):
+        u2net.quantize_onnx(onnx_path, tmp_path / "none.onnx", [])
+    # the output head stays float: its convolutions read float weights, the body's int8
+    model = onnx.load(str(target))
+    initializers = {init.name: init.data_type for init in model.graph.initializer}
+    convs = {node.name: node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+    head = [f"/side{i}/Conv" for i in range(1, 7)] + ["/outconv/Conv"]
+    assert all(initializers[convs[name]] == onnx.TensorProto.FLOAT for name in head)
+    assert initializers.get(convs["/stage1/rebnconvin/conv_s1/Conv"]) is None  # dequantized
+
+
+def test_output_head_nodes_are_the_side_and_fusing_convs_and_what_follows(onnx_path):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(onnx_path))
+    head = u2net.output_head_nodes(model)
+    assert sorted(c for c in head if c.endswith("/Conv")) == sorted(
+        [f"/side{i}/Conv" for i in range(1, 7)] + ["/outconv/Conv"])
+    assert "/Sigmoid" in head  # d0's sigmoid is downstream of the head
+    body = [n.name for n in model.graph.node if n.name not in head]
+    assert any(name.startswith("/stage1/") for name in body)
+    assert not any(name.startswith("/stage1/") for name in head)

@@ -8,7 +8,7 @@ it is never done here.
 
 Runner protocol (duck-typed, see ``helpers.u2net``): ``runner(batch)`` maps an
 ``(N, 3, H, W) float32`` batch to the finest side output d0 ``(N, C, H, W) float32``;
-attributes ``arch`` (``"u2net_cloth"``), ``backend`` (``"torch"`` or ``"onnx"``) and
+attributes ``arch`` (``"u2net_cloth"``), ``backend`` (``"torch"``, ``"onnx"``, ``"openvino"``) and
 ``output_is_logits`` (True for cloth parsing).
 """
 
