@@ -44,6 +44,7 @@ __all__ = [
     "fit_to_cap",
     "load_image",
     "resize_image",
+    "resize_float",
     "resize_labels",
     "resize_map",
     "save_image",
@@ -564,6 +565,36 @@ def resize_map(map2d: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
     out = cv2.resize(np.ascontiguousarray(values), (width, height),
                      interpolation=cv2.INTER_LINEAR)
     return np.clip(out.reshape(height, width), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def resize_float(array: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
+    """Resize a float32 ``(H, W)`` or ``(H, W, C)`` array of any range (a network input,
+    a crop scaled to [0, 1]): area averaging when shrinking, else bilinear; no clipping.
+
+    Parameters
+    ----------
+    array : (H, W) or (H, W, C) float32
+    size_hw : (int, int)
+        Target ``(height, width)`` in pixels.
+
+    Returns
+    -------
+    (height, width) or (height, width, C) float32, a new array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from helpers.images import resize_float
+    >>> resize_float(np.array([[0.0, 2.0, 4.0, 6.0]], np.float32), (1, 2))
+    array([[1., 5.]], dtype=float32)
+    """
+    height, width = _target_size(size_hw)
+    if array.shape[:2] == (height, width):
+        return array.copy()
+    shrinking = height <= array.shape[0] and width <= array.shape[1]
+    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    out = cv2.resize(np.ascontiguousarray(array), (width, height), interpolation=method)
+    return out.reshape((height, width) + array.shape[2:])
 
 
 def resize_labels(labels: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:

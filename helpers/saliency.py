@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from helpers._checks import check_choice, check_image, check_map, check_positive_int
+from helpers.images import resize_float
 from helpers.u2net import INPUT_SIDES
 
 __all__ = [
@@ -55,17 +56,6 @@ MATTING_MAX_SIDE = 768
 _DEFAULT_EPS = {"guided": 1e-3, "matting": 1e-7}
 
 
-def _resize_float(array: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
-    """Resize a float32 ``(H, W)`` or ``(H, W, C)`` array: area when shrinking, else bilinear."""
-    height, width = int(size_hw[0]), int(size_hw[1])
-    if array.shape[:2] == (height, width):
-        return array.copy()
-    shrinking = height <= array.shape[0] and width <= array.shape[1]
-    method = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    out = cv2.resize(np.ascontiguousarray(array), (width, height), interpolation=method)
-    return out.reshape((height, width) + array.shape[2:])
-
-
 # --------------------------------------------------------------------------- U²-Net saliency
 
 
@@ -91,7 +81,7 @@ def preprocess_saliency(image: np.ndarray) -> np.ndarray:
     """
     check_image(image)
     size = SALIENCY_INPUT_SIZE
-    resized = _resize_float(image.astype(np.float32), (size, size))
+    resized = resize_float(image.astype(np.float32), (size, size))
     peak = float(resized.max())
     if peak > 0:  # all-black image: keep the zeros instead of dividing by 0
         resized = resized / np.float32(peak)
@@ -230,7 +220,7 @@ def _matting_alpha(image: np.ndarray, binary: np.ndarray, radius: int,
     scale = min(1.0, MATTING_MAX_SIDE / max(crop_h, crop_w))
     if scale < 1.0:  # speed cap: solve smaller, upsample the solved alpha
         small_hw = (max(1, round(crop_h * scale)), max(1, round(crop_w * scale)))
-        crop = _resize_float(crop, small_hw)
+        crop = resize_float(crop, small_hw)
         # The trimap holds three labels: nearest only, never an interpolating filter.
         trimap = cv2.resize(trimap.astype(np.float32), small_hw[::-1],
                             interpolation=cv2.INTER_NEAREST)

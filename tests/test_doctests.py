@@ -12,7 +12,7 @@ DOCUMENTED = {
     "helpers.boundaries": ("edge_band", "gradient_energy", "color_step_map", "edge_types",
                            "default_band_width", "boundary_metrics", "zoom_windows"),
     "helpers.images": ("to_rgb_uint8", "load_image", "fit_to_cap", "resize_image",
-                       "resize_map", "resize_labels"),
+                       "resize_map", "resize_float", "resize_labels"),
     "helpers.notebook_support": ("write_stage_record",),
     "helpers._imports": ("require",),
 }
