@@ -7,7 +7,7 @@ Usage::
 
 The README's tables live between the markers ``<!-- benchmarks:begin -->`` and
 ``<!-- benchmarks:end -->`` in its "Performance" section; everything between them is
-:func:`benchmarks.run.markdown` of the results, its title dropped and its headings one
+:func:`benchmarks.report.markdown` of the results, its title dropped and its headings one
 level down. A full ``python -m benchmarks.run`` calls this itself after writing the JSON.
 Run alone, it also re-renders the results' markdown (``latest.md`` beside the JSON), so
 a change to the tables' layout needs no new measurement.
@@ -32,7 +32,7 @@ END = "<!-- benchmarks:end -->"
 
 def readme_block(results: dict) -> str:
     """The README's benchmark block for ``results``: the markdown tables, headings demoted."""
-    from benchmarks.run import markdown
+    from benchmarks.report import markdown
 
     lines = markdown(results).splitlines()
     if lines and lines[0].startswith("# "):
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                   "python -m benchmarks.readme", file=sys.stderr)
             return 1
         return 0
-    from benchmarks.run import markdown
+    from benchmarks.report import markdown
     from helpers.images import atomic_write_bytes
 
     atomic_write_bytes(args.results.with_suffix(".md"), markdown(results).encode("utf-8"))
