@@ -34,12 +34,9 @@ MB = 1024 * 1024
 # --------------------------------------------------------------------------- machine
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, RAM and the load average (other users of the machine)."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from helpers.u2net import cpu_model
+
+    cpu = cpu_model()
     ram_gb = None
     with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():

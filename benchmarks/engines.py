@@ -48,21 +48,16 @@ MANIFESTS = {"u2net_cloth": "manifest_u2net_3_4.json", "u2net": "manifest_u2net_
 CALIBRATION_SIDE = 256
 
 
-def recipe_weights(arch: str, seed: int = 0) -> tuple[dict | None, str]:
-    """The fixture README's "recipe" weights (fan-in scaled normal convolutions, BatchNorm
-    statistics spread out) from the state-dict manifest in ../shared, or None and why.
-
-    A proxy for trained weights with realistic activation statistics: trained weights
-    are not available here.
-    """
+def recipe_state_dict(manifest: dict, seed: int) -> dict:
+    """The fixture README's "recipe" weights for a state-dict manifest (``entries`` of
+    ``[key, shape]``), from numpy's ``RandomState(seed)``: fan-in scaled normal
+    convolutions, BatchNorm statistics spread out. Also what ``tests/test_u2net.py``
+    checks against the upstream outputs."""
     import torch
 
-    path = SHARED / "u2net" / MANIFESTS[arch]
-    if not path.is_file():
-        return None, f"random (torch default init, seed {seed}): {path} is absent"
     rs = np.random.RandomState(seed)
     state = {}
-    for key, shape in json.loads(path.read_text())["entries"]:
+    for key, shape in manifest["entries"]:
         if key.endswith("num_batches_tracked"):
             state[key] = torch.zeros((), dtype=torch.int64)
             continue
@@ -75,6 +70,20 @@ def recipe_weights(arch: str, seed: int = 0) -> tuple[dict | None, str]:
         else:
             value = rs.uniform(-0.5, 0.5, shape)
         state[key] = torch.from_numpy(np.asarray(value, dtype=np.float32))
+    return state
+
+
+def recipe_weights(arch: str, seed: int = 0) -> tuple[dict | None, str]:
+    """The recipe weights (:func:`recipe_state_dict`) from the state-dict manifest in
+    ../shared, or None and why.
+
+    A proxy for trained weights with realistic activation statistics: trained weights
+    are not available here.
+    """
+    path = SHARED / "u2net" / MANIFESTS[arch]
+    if not path.is_file():
+        return None, f"random (torch default init, seed {seed}): {path} is absent"
+    state = recipe_state_dict(json.loads(path.read_text()), seed)
     return state, f"recipe (seed {seed}, from {path.name})"
 
 

@@ -775,16 +775,21 @@ def convert_to_onnx(arch: str, path, model=None) -> Path:
                       "engine='torch'") from exc
 
 
-def _engine_fingerprint(device: str, threads: int | None) -> str:
-    """What an engine timing depends on: CPU, cores, device, threads, engine versions."""
-    import importlib.metadata
-
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` knows)."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return cpu
+
+
+def _engine_fingerprint(device: str, threads: int | None) -> str:
+    """What an engine timing depends on: CPU, cores, device, threads, engine versions."""
+    import importlib.metadata
+
+    cpu = cpu_model()
     versions = []
     for engine in ENGINES:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):

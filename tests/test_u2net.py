@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.engines import recipe_state_dict
 from helpers import u2net
 
 torch = pytest.importorskip("torch")
@@ -68,26 +69,6 @@ def run_all(model, array: np.ndarray) -> np.ndarray:
     """All seven outputs stacked: (7, N, C, H, W)."""
     with torch.inference_mode():
         return torch.stack(model(torch.from_numpy(array))).numpy()
-
-
-def recipe_state_dict(manifest: dict, seed: int) -> dict:
-    """Rebuild the README's "recipe" weights from the manifest with numpy's RandomState."""
-    rs = np.random.RandomState(seed)
-    state = {}
-    for key, shape in manifest["entries"]:
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.zeros((), dtype=torch.int64)
-            continue
-        if len(shape) == 4:
-            value = rs.standard_normal(shape) * np.sqrt(1.0 / (shape[1] * shape[2] * shape[3]))
-        elif key.endswith("running_var"):
-            value = rs.uniform(0.5, 2.0, shape)
-        elif ".bn_s1." in key and key.endswith(".weight"):
-            value = rs.uniform(0.5, 1.5, shape)
-        else:
-            value = rs.uniform(-0.5, 0.5, shape)
-        state[key] = torch.from_numpy(np.asarray(value, dtype=np.float32))
-    return state
 
 
 # --------------------------------------------------------------------------- layout
