@@ -44,6 +44,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -664,7 +665,9 @@ class OpenVinoU2NetRunner(U2NetRunner):
     FileNotFoundError
         No file at ``path``.
     CheckpointError
-        OpenVINO cannot read the file as a model.
+        OpenVINO cannot read the file as a model, or the model is not ``arch`` (input
+        channels, a fixed input size against :data:`INPUT_SIDES`, output channels: the
+        checks of :class:`OnnxU2NetRunner`).
     """
 
     backend = "openvino"
@@ -688,6 +691,19 @@ class OpenVinoU2NetRunner(U2NetRunner):
             self.config["INFERENCE_NUM_THREADS"] = int(threads)
         self.device = "cpu"
         self._compiled: dict[tuple[int, ...], Any] = {}
+        # the same architecture check as the onnxruntime runner's, on OpenVINO's shapes
+        _check_onnx_signature(self._signature(), arch, str(path))
+
+    def _signature(self) -> SimpleNamespace:
+        """The model's input and output 0, seen as onnxruntime presents a session."""
+        def port(node, name):
+            shape = [int(dim.get_length()) if dim.is_static else "?"
+                     for dim in node.get_partial_shape()]
+            return SimpleNamespace(name=name, shape=shape)
+
+        inputs, outputs = [port(self.model.inputs[0], "input")], [port(self.model.outputs[0], "d0")]
+        return SimpleNamespace(get_inputs=lambda: inputs, get_outputs=lambda: outputs,
+                               run=lambda names, feeds: [self._run(feeds["input"])])
 
     @property
     def device_label(self) -> str:

@@ -458,18 +458,22 @@ def _conv_onnx(path, in_side, out_channels, *, symbolic_channels=False):
     return path
 
 
+@pytest.mark.parametrize("engine", ["auto", "onnxruntime", "openvino"])
 @pytest.mark.parametrize("symbolic", [False, True])
-def test_an_onnx_model_of_another_architecture_is_refused(tmp_path, symbolic):
+def test_an_onnx_model_of_another_architecture_is_refused(tmp_path, symbolic, engine):
     # The 4-class cloth .onnx once loaded as "u2net": "saliency" was its background logit.
     pytest.importorskip("onnxruntime")
+    if engine == "openvino":
+        pytest.importorskip("openvino")
     cloth = _conv_onnx(tmp_path / "cloth.onnx", 768, 4, symbolic_channels=symbolic)
     with pytest.raises(u2net.CheckpointError, match=r"cloth\.onnx is not a u2net model: .*"
                        r"output 0 has 4 channels, expected 1\. It looks like a u2net_cloth"):
-        u2net.load_runner("u2net", cloth)
+        u2net.load_runner("u2net", cloth, engine=engine)
     same_size = _conv_onnx(tmp_path / "cloth320.onnx", 320, 4, symbolic_channels=symbolic)
     with pytest.raises(u2net.CheckpointError, match=r"output 0 has 4 channels, expected 1"):
-        u2net.load_runner("u2netp", same_size)
-    runner = u2net.load_runner("u2net_cloth", cloth)  # the right architecture loads
+        u2net.load_runner("u2netp", same_size, engine=engine)
+    # the right architecture loads
+    runner = u2net.load_runner("u2net_cloth", cloth, engine=engine)
     assert runner(np.ones((1, 3, 768, 768), np.float32)).shape == (1, 4, 768, 768)
 
 
