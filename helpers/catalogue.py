@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import display_path
+from helpers.paths import display_path, fit_name
 
 #: File suffixes taken from a ``--content`` folder or glob (a single file is always tried).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -178,15 +178,9 @@ MAX_NAME_BYTES = 255 - len(".") - len(".0123456789ab.tmp") - len("_overview")
 
 
 def _fit(stem: str, tail: str, digest: str) -> str:
-    """``stem + tail``, the stem cut short (and marked with ``digest``) when the name's bytes
-    would pass :data:`MAX_NAME_BYTES`."""
-    name = stem + tail
-    if len(os.fsencode(name)) <= MAX_NAME_BYTES:
-        return name
-    room = MAX_NAME_BYTES - len(os.fsencode(tail)) - len(digest) - 1
-    cut = os.fsencode(stem)[:max(room, 1)]
-    # cut on a character boundary (a partial UTF-8 sequence is dropped)
-    return cut.decode("utf-8", "ignore") + "-" + digest + tail
+    """``stem + tail`` within :data:`MAX_NAME_BYTES`, a long stem cut (whole characters,
+    odd bytes kept) and marked ``-<digest>`` (:func:`helpers.paths.fit_name`)."""
+    return fit_name(stem, tail, limit=MAX_NAME_BYTES, tag="-" + digest)
 
 
 def stage_paths(output: Path) -> list[Path]:

@@ -85,7 +85,8 @@ def name_limit(folder: str | os.PathLike) -> int:
     return limit if isinstance(limit, int) and limit > 0 else DEFAULT_NAME_MAX
 
 
-def fit_name(stem: str, suffix: str, *, limit: int = DEFAULT_NAME_MAX, reserve: int = 0) -> str:
+def fit_name(stem: str, suffix: str, *, limit: int = DEFAULT_NAME_MAX, reserve: int = 0,
+             tag: str | None = None) -> str:
     """``stem + suffix``, with ``stem`` shortened when the name would be too long.
 
     A shortened stem keeps its beginning (whole characters only) and ends in ``~`` and
@@ -101,6 +102,9 @@ def fit_name(stem: str, suffix: str, *, limit: int = DEFAULT_NAME_MAX, reserve: 
     reserve : int
         Bytes to keep free for what is added to the name later (a ``_stylized``
         stage suffix, say).
+    tag : str, optional
+        What marks a shortened stem (default ``~`` and 8 hex digits of the stem's SHA-1);
+        the catalogue job passes a hash of the photo's whole path.
 
     Returns
     -------
@@ -115,7 +119,8 @@ def fit_name(stem: str, suffix: str, *, limit: int = DEFAULT_NAME_MAX, reserve: 
     budget = limit - reserve
     if len(os.fsencode(stem + suffix)) <= budget:
         return stem + suffix
-    tag = "~" + hashlib.sha1(os.fsencode(stem)).hexdigest()[:8]
+    if tag is None:
+        tag = "~" + hashlib.sha1(os.fsencode(stem)).hexdigest()[:8]
     room = budget - len(os.fsencode(tag + suffix))
     if room < 1:
         raise ValueError(f"no room for a file name ending in {suffix!r} within {budget} bytes")

@@ -64,3 +64,12 @@ def test_json_keeps_a_name_that_is_not_utf8(tmp_path):
     assert "\\udce9" in text
     assert json.loads(text)["input"] == str(tmp_path / name)  # the same name back
     assert os.fsencode(json.loads(text)["input"]).endswith(b"caf\xe9.jpg")
+
+
+def test_fit_name_with_a_tag_keeps_the_odd_bytes_of_a_long_name():
+    stem = os.fsdecode(b"caf\xe9" * 80)  # 320 bytes, not UTF-8
+    fitted = fit_name(stem, "_tartan.png", limit=100, tag="-0123abcd")
+    assert fitted.endswith("-0123abcd_tartan.png")
+    assert len(os.fsencode(fitted)) <= 100
+    kept = os.fsencode(fitted)[:-len("-0123abcd_tartan.png")]
+    assert kept == (b"caf\xe9" * 80)[:len(kept)] and len(kept) == 100 - 20
