@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from _fakes import FakeRunner
 
 from helpers import saliency
 from helpers.saliency import (
@@ -12,22 +13,6 @@ from helpers.saliency import (
     saliency_map,
     u2net_saliency,
 )
-
-
-class FakeRunner:
-    """Runner protocol stand-in: returns a fixed d0 and records the batch it got."""
-
-    def __init__(self, output, arch="u2netp", output_is_logits=False):
-        self.output = np.asarray(output, np.float32)
-        self.arch = arch
-        self.backend = "torch"
-        self.output_is_logits = output_is_logits
-        self.batches = []
-
-    def __call__(self, batch):
-        self.batches.append(batch)
-        return self.output
-
 
 # --------------------------------------------------------------------------- preprocessing
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _fakes import FakeRunner
 
 from helpers.segment import ClothParsing
 from helpers.segmentation.u2net_cloth import (
@@ -10,22 +11,6 @@ from helpers.segmentation.u2net_cloth import (
     preprocess_cloth,
     upsample_logits,
 )
-
-
-class FakeRunner:
-    """Runner protocol stand-in: returns fixed d0 logits and records its input batch."""
-
-    def __init__(self, output, arch="u2net_cloth", output_is_logits=True, backend="onnx"):
-        self.output = np.asarray(output, np.float32)
-        self.arch = arch
-        self.backend = backend
-        self.output_is_logits = output_is_logits
-        self.batches = []
-
-    def __call__(self, batch):
-        self.batches.append(batch)
-        return self.output
-
 
 
 def test_preprocess_cloth_uses_half_half_normalisation():
@@ -94,7 +79,7 @@ def test_labels_from_logits_errors():
 
 def test_parse_clothes_with_fake_runner():
     logits = _two_class_logits(1, 2, size=12)
-    runner = FakeRunner(logits[None])
+    runner = FakeRunner(logits[None], arch="u2net_cloth", backend="onnx")
     image = np.full((50, 70, 3), 128, np.uint8)
     result = parse_clothes(image, runner)
     assert isinstance(result, ClothParsing)
@@ -117,7 +102,7 @@ def test_parse_clothes_rejects_saliency_runner_and_bad_output():
     with pytest.raises(ValueError, match="'u2netp'.*wrong network for cloth parsing"):
         parse_clothes(image, saliency_runner)
     with pytest.raises(ValueError, match=r"returned shape \(1, 1, 8, 8\); expected \(1, 4, h, w\)"):
-        parse_clothes(image, FakeRunner(np.zeros((1, 1, 8, 8))))
+        parse_clothes(image, FakeRunner(np.zeros((1, 1, 8, 8)), arch="u2net_cloth"))
 
 
 
@@ -131,7 +116,7 @@ def test_backend_parses_once_and_chooses_classes_by_name_click_and_outfit():
     logits = np.zeros((1, 4, 8, 8), np.float32)
     logits[0, 1, :4] = 5.0  # upper half: upper body
     logits[0, 2, 4:] = 5.0  # lower half: lower body
-    runner = FakeRunner(logits)
+    runner = FakeRunner(logits, arch="u2net_cloth")
     backend = create_backend("u2net_cloth", runner=runner)
     assert backend.capabilities.has_classes and backend.capabilities.needs_weights
     image = np.full((16, 20, 3), 120, np.uint8)
