@@ -186,6 +186,17 @@ def measure_peak(fn: Callable[[], Any]) -> dict[str, Any]:
             "exact": maxrss_after > maxrss_before, "wall_s": wall}
 
 
+def prepare_end_to_end(folder: Path, megapixels: float, style: np.ndarray) -> Path:
+    """Write the inputs of an ``end_to_end`` child: a generated photo of ``megapixels`` as
+    ``content.jpg`` (the child loads it as a user's file) and the style as ``style.npy``."""
+    from helpers.files import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_image(make_content(megapixels), folder / "content.jpg")
+    np.save(folder / "style.npy", style)
+    return folder
+
+
 def run_child(spec: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; return its result and wall time."""
     command = [sys.executable, "-m", "benchmarks.run", "--child", json.dumps(spec)]

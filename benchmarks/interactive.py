@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.common import make_content, run_child, summary, time_calls
+from benchmarks.common import (
+    make_content,
+    prepare_end_to_end,
+    run_child,
+    summary,
+    time_calls,
+)
 from benchmarks.stages import save_inputs, stage_callables, stage_inputs
 
 if TYPE_CHECKING:
@@ -102,14 +108,7 @@ def measure_pipeline_1mp(config: Config, style: np.ndarray, stage_rows: list[dic
 def measure_end_to_end(config: Config, style: np.ndarray, workdir: Path,
                        log: Callable[[str], None]) -> dict[str, Any]:
     """A JPEG of ``end_to_end_mp`` loaded and processed in a fresh process: peak RSS."""
-    from helpers.images import save_image
-
-    content = make_content(config.end_to_end_mp)
-    folder = workdir / "end_to_end"
-    folder.mkdir(parents=True, exist_ok=True)
-    save_image(content, folder / "content.jpg")
-    np.save(folder / "style.npy", style)
-    del content
+    folder = prepare_end_to_end(workdir / "end_to_end", config.end_to_end_mp, style)
     log(f"{config.end_to_end_mp:g} MP end to end (fresh process) ...")
     child = run_child({"task": "end_to_end", "dir": str(folder), "max_side": config.max_side})
     return {"megapixels": config.end_to_end_mp, **child,

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.common import REPO_ROOT, compare, load_average, make_content, run_child
+from benchmarks.common import (
+    REPO_ROOT,
+    compare,
+    load_average,
+    make_content,
+    prepare_end_to_end,
+    run_child,
+)
 from benchmarks.stages import save_inputs
 
 if TYPE_CHECKING:
@@ -111,12 +118,7 @@ def measure_sharpness(config: Config, style: np.ndarray, workdir: Path,
         gc.collect()
     log(f"{config.end_to_end_mp:g} MP end to end, plain upscale vs guided detail "
         "(fresh processes) ...")
-    content = make_content(config.end_to_end_mp)
-    folder = workdir / "end_to_end_detail"
-    folder.mkdir(parents=True, exist_ok=True)
-    save_image(content, folder / "content.jpg")
-    np.save(folder / "style.npy", style)
-    del content
+    folder = prepare_end_to_end(workdir / "end_to_end_detail", config.end_to_end_mp, style)
     runs: dict[str, list[dict]] = {"none": [], "guided": []}
     for index in range(config.end_to_end_repeats):
         for mode in (("none", "guided") if index % 2 == 0 else ("guided", "none")):
