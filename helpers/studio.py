@@ -46,7 +46,7 @@ from helpers._checks import (
 from helpers.blend import BLEND_METHODS, composite, default_softness
 from helpers.segment import CLASS_NAMES, classes_present
 
-__all__ = ["PARAMETERS", "StudioController", "StudioState"]
+__all__ = ["PARAMETERS", "StudioController", "StudioState", "check_parameter"]
 
 #: What :meth:`StudioController.set_parameter` sets.
 PARAMETERS = ("method", "softness", "strength", "stroke_scale", "preserve_colors")
@@ -54,6 +54,32 @@ PARAMETERS = ("method", "softness", "strength", "stroke_scale", "preserve_colors
 _STYLE_PARAMETERS = ("strength", "stroke_scale", "preserve_colors")
 
 Click = tuple[float, float, bool]
+
+
+def check_parameter(name: str, value: Any) -> Any:
+    """One of :data:`PARAMETERS`, checked and normalised (the studio's one set of checks).
+
+    Returns
+    -------
+    str, float or bool
+        The method name; the softness (pixels), strength or stroke scale as float;
+        ``preserve_colors`` as bool.
+
+    Raises
+    ------
+    ValueError
+        Unknown parameter (the message lists them) or a value out of range.
+    """
+    check_choice(name, PARAMETERS, "studio parameter")
+    if name == "method":
+        return check_choice(value, BLEND_METHODS, "blend method")
+    if name == "softness":
+        return check_softness(value)
+    if name == "strength":
+        return float(check_unit_interval(value, "strength"))
+    if name == "stroke_scale":
+        return float(check_positive(value, "stroke_scale"))
+    return bool(value)
 
 
 @dataclass
@@ -148,11 +174,11 @@ class StudioController:
                  strength: float = 1.0, stroke_scale: float = 1.0,
                  softness: float | None = None, preserve_colors: bool = False,
                  notify: Callable[[str], None] | None = None) -> None:
-        check_choice(method, BLEND_METHODS, "blend method")
-        strength = check_unit_interval(strength, "strength")
-        stroke_scale = check_positive(stroke_scale, "stroke_scale")
+        method = check_parameter("method", method)
+        strength = check_parameter("strength", strength)
+        stroke_scale = check_parameter("stroke_scale", stroke_scale)
         if softness is not None:
-            softness = check_softness(softness)
+            softness = check_parameter("softness", softness)
         check_image(content, "content")
         check_image(style, "style")
         self.pipeline = pipeline
@@ -252,18 +278,8 @@ class StudioController:
             Unknown parameter (the message lists them) or a value out of range; the
             state is then unchanged.
         """
-        check_choice(name, PARAMETERS, "studio parameter")
+        value = check_parameter(name, value)
         state = self.state
-        if name == "method":
-            check_choice(value, BLEND_METHODS, "blend method")
-        elif name == "softness":
-            value = check_softness(value)
-        elif name == "strength":
-            value = float(check_unit_interval(value, "strength"))
-        elif name == "stroke_scale":
-            value = float(check_positive(value, "stroke_scale"))
-        else:
-            value = bool(value)
         saved = {key: getattr(state, key) for key in
                  (name, "softness", "softness_follows_method", "stylized")}
         try:

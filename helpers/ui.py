@@ -45,13 +45,11 @@ from helpers._checks import (
     check_choice,
     check_image,
     check_positive,
-    check_softness,
-    check_unit_interval,
 )
 from helpers.blend import BLEND_METHODS, empty_weight_message
 from helpers.images import fit_to_cap, load_image
 from helpers.segment import CLASS_NAMES, PALETTE, classes_present
-from helpers.studio import StudioController, StudioState
+from helpers.studio import StudioController, StudioState, check_parameter
 
 try:  # optional: without it the core-ipywidgets fallback is the only way to click
     import anywidget
@@ -413,11 +411,12 @@ class StyleStudio:
                  preserve_colors: bool = False, click_widget: str = "auto",
                  preview_max_side: int = 768, upload_max_side: int = UPLOAD_MAX_SIDE) -> None:
         check_choice(click_widget, CLICK_WIDGETS, "click_widget")
-        check_choice(method, BLEND_METHODS, "blend method")
-        strength = check_unit_interval(strength, "strength")
-        stroke_scale = check_positive(stroke_scale, "stroke_scale")
+        # the controller's checks, before any widget takes a value
+        method = check_parameter("method", method)
+        strength = check_parameter("strength", strength)
+        stroke_scale = check_parameter("stroke_scale", stroke_scale)
         if softness is not None:
-            check_softness(softness)
+            softness = check_parameter("softness", softness)
         if click_widget == "anywidget" and ClickMap is None:
             raise ImportError("click_widget='anywidget' needs anywidget: `pip install anywidget`"
                               " (or use click_widget='fallback')")
