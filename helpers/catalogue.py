@@ -75,12 +75,6 @@ class ClusterError(RuntimeError):
 
 # --------------------------------------------------------------------------- choosing photos
 
-def safe_text(text: str) -> str:
-    """A line that any terminal and log can take (:func:`helpers.paths.display_path`):
-    bytes of a file name that are not UTF-8 and control characters escaped."""
-    return display_path(text)
-
-
 @dataclass
 class PhotoSelection:
     """The photos of a run and the hidden files that were left out."""
@@ -703,9 +697,9 @@ def _finish(result: JobResult, manifest: Manifest, bar: Any, photo: Path, digest
                   "error": "the file changed while the run read it: run again"}
     _record(result, manifest, photo, digest, report, parameters, run_id, names, photos_dir)
     for note in report.get("warnings", []):
-        bar.write(safe_text(f"note: {photo.name}: {note}"))
+        bar.write(display_path(f"note: {photo.name}: {note}"))
     if report["status"] != "ok":
-        bar.write(safe_text(f"failed: {photo}: {report['error']}"))
+        bar.write(display_path(f"failed: {photo}: {report['error']}"))
     bar.update(1)
 
 

@@ -197,23 +197,6 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
-def collect_photos(path: str | os.PathLike) -> list[Path]:
-    """The photos to process: the file itself, a folder's image files, or a glob's (sorted).
-
-    Hidden files (names starting with ".") are left out of a folder: see
-    :func:`helpers.catalogue.find_photos`.
-
-    Raises
-    ------
-    UsageError
-        When the path does not exist or no image file is found.
-    """
-    try:
-        return catalogue.find_photos(path).photos
-    except catalogue.JobSetupError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def photo_size(path: Path) -> tuple[int, int] | None:
     """``(height, width)`` from an image file's header (nothing decoded), or None when
     the header cannot be read (loading it will then say why)."""
@@ -743,13 +726,13 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
                              "manifest": str(output_dir / catalogue.MANIFEST_NAME)}
         for line in job.summary_lines():
             print(line, file=sys.stderr if job.interrupted else sys.stdout)
-        failures.extend(catalogue.safe_text(f"photo {item['input']}: {item['reason']}")
+        failures.extend(display_path(f"photo {item['input']}: {item['reason']}")
                         for item in job.failed)
         if job.error:
             summary["photos"]["error"] = job.error
             failures.append(f"{job.error} ({len(job.not_finished)} photo(s) not processed)")
         if job.interrupted:
-            failures.extend(catalogue.safe_text(f"photo {path}: not finished (interrupted)")
+            failures.extend(display_path(f"photo {path}: not finished (interrupted)")
                             for path in job.not_finished)
 
     from helpers.images import save_json
