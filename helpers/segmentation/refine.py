@@ -229,7 +229,8 @@ class ClickRefiner:
             pm = pm.astype(np.float64)
             prior = pm if prior is None else np.minimum(prior, pm)
         self._person = None
-        self._skin_hist = None
+        # superpixels that model skin (none when too few to trust); each click fits its
+        # own skin histogram from them, leaving out what is like and near it
         self._skin = np.zeros(n, bool)
         if person is not None:
             self._person = np.bincount(flat, pm.ravel(), n) / area
@@ -239,7 +240,6 @@ class ClickRefiner:
                 skin &= mean_p0 > _SKIN_P0
             if area[skin].sum() >= _MIN_MODEL_PIXELS:
                 self._skin = skin
-                self._skin_hist = self._histogram(skin)
         if prior is None:
             self._off_person = np.zeros(n)
         else:
@@ -441,7 +441,7 @@ class ClickRefiner:
         area = self._area
         penalty = _BIAS + self._off_person if off_person else np.full(self._n, _BIAS)
         skin_density = None
-        if skin and self._skin_hist is not None:
+        if skin and self._skin.any():
             # the skin model is what the parse calls background on the person; the click
             # says its own part is garment (a trouser leg the parse missed), so what is
             # like and near it does not count as skin
