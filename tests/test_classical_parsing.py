@@ -173,6 +173,70 @@ def test_bad_working_side():
         parse_person(np.zeros((64, 64, 3), np.uint8), working_side=16)
 
 
+def _two_garments_drawn(shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shirt over trousers on a plain background (light noise, fixed seed), the true
+    labels, and labels whose shirt reaches ``shift`` pixels too far down and to the left."""
+    rng = np.random.default_rng(0)
+    h, w = 160, 120
+    img = np.empty((h, w, 3), np.float64)
+    img[:] = BACKGROUND
+    truth = np.zeros((h, w), np.uint8)
+    truth[30:80, 35:85] = 1
+    truth[80:140, 40:80] = 2
+    img[truth == 1] = SHIRT
+    img[truth == 2] = TROUSERS
+    img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    off = truth.copy()
+    off[truth == 1] = 0
+    off[30:80 + shift, 35 - shift:85 - shift] = 1
+    return img, truth, off
+
+
+def test_boundary_refinement_moves_each_garment_onto_the_edges():
+    from helpers.segmentation.classical_parsing import _snap_boundaries
+
+    img, truth, off = _two_garments_drawn(shift=4)
+    probs = 0.2 + 0.6 * (off[None] == np.arange(4)[:, None, None]).astype(np.float32)
+    probs /= probs.sum(0, keepdims=True)
+    labels, new_probs = _snap_boundaries(img, off, probs, band=8)
+    assert (labels != off).sum() > 300          # the error was 4 pixels wide
+    np.testing.assert_array_equal(labels, truth)
+    # the rows the shirt gave up went to its neighbour below, the trousers, not background
+    assert (labels[80:84, 40:80] == 2).all()
+    # the labels stay the argmax of the probabilities, which still sum to 1
+    np.testing.assert_array_equal(np.argmax(new_probs, axis=0), labels)
+    np.testing.assert_allclose(new_probs.sum(0), 1.0, rtol=1e-6)
+    # its input is left as it was
+    assert (np.argmax(probs, axis=0) == off).all()
+
+
+def test_boundary_refinement_of_a_large_photo_runs_on_a_reduced_copy():
+    import cv2
+
+    from helpers.segmentation.classical_parsing import _SNAP_SIDE, _snap_boundaries
+
+    img, truth, off = _two_garments_drawn(shift=4)
+    k = 12                                   # 1920 x 1440: above the reduced copy's side
+    assert max(img.shape[:2]) * k > _SNAP_SIDE
+    big = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
+    big_truth, big_off = (np.kron(m, np.ones((k, k), np.uint8)) for m in (truth, off))
+    probs = (big_off[None] == np.arange(4)[:, None, None]).astype(np.float32)
+    labels, _ = _snap_boundaries(big, big_off, probs, band=8 * k)
+    assert labels.shape == big_truth.shape and labels.dtype == np.uint8
+    # the reduced copy is 1.5 times smaller: the boundary is right within a pixel or two
+    assert (labels != big_truth).mean() < 0.01 < (big_off != big_truth).mean()
+
+
+def test_boundary_refinement_keeps_labels_that_already_follow_the_edges():
+    from helpers.segmentation.classical_parsing import _snap_boundaries
+
+    img, truth, _ = _two_garments_drawn(shift=0)
+    probs = (truth[None] == np.arange(4)[:, None, None]).astype(np.float32)
+    labels, new_probs = _snap_boundaries(img, truth, probs, band=8)
+    np.testing.assert_array_equal(labels, truth)
+    assert new_probs is probs
+
+
 # per-photo, per-class IoU bounds about 0.05 below what the parser reaches (0 clicks); the
 # lower garments of 003 (beige trousers on beige stone), 007 (black shorts under an open
 # navy jacket) and 022 (a one-colour suit in shadow) and the gowns of 004, 010 and 017 are

@@ -69,8 +69,12 @@ _WAIST = 3.0               # natural waist
 _CROTCH = 4.0              # crotch / hip joint
 _THIGH = (3.8, 5.0)        # hips to mid-thigh: the lower-garment colour model
 _KNEE = 5.6
-_GEO_FAR = 0.045
-_MID_STEP = 0.45           # Hellinger change of colours that marks a garment boundary           # geodesic distance, in heads, beyond which a prop is detached
+_GEO_FAR = 0.045           # geodesic distance, in heads, beyond which a prop is detached
+_MID_STEP = 0.45           # Hellinger change of colours that marks a garment boundary
+# boundary refinement: half-width of the uncertain band around each garment, as a share of
+# the person's height, and the long side (pixels) above which it runs on a reduced copy
+_SNAP_BAND = 0.02
+_SNAP_SIDE = 1280
 
 
 @dataclass(frozen=True)
@@ -742,6 +746,9 @@ def parse_person(image: np.ndarray, *, working_side: int = 384) -> PersonParse:
         box = (big_w // 4, big_h // 10, big_w - big_w // 4, big_h - big_h // 10)
     box = (max(0, box[0]), max(0, box[1]), min(big_w, box[2]), min(big_h, box[3]))
     labels = np.argmax(probs, axis=0).astype(np.uint8)
+    if found:
+        labels, probs = _snap_boundaries(image, labels, probs,
+                                         band=_SNAP_BAND * (box[3] - box[1]))
     if not found and not labels.any():
         # Nothing to anchor a body on and no garment guessed: the start is the central
         # box as an upper-body garment, for the user's clicks to correct (never a
@@ -751,6 +758,74 @@ def parse_person(image: np.ndarray, *, working_side: int = 384) -> PersonParse:
         labels[y0:y1, x0:x1] = 1
     return PersonParse(labels=labels, probabilities=probs, person=person,
                        person_found=bool(found), person_box=box)
+
+
+def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+                     band: float) -> tuple[np.ndarray, np.ndarray]:
+    """Move each garment's boundary onto the photo's edges with a GrabCut in a narrow band.
+
+    The parse runs at a small working size, so its boundaries are only as good as a few
+    working pixels. For each garment class in turn, a trimap is drawn around its region:
+    sure garment deeper than ``band`` pixels inside, probable garment and probable
+    not-garment within ``band`` of the boundary, sure not-garment beyond; GrabCut (Rother,
+    Kolmogorov & Blake 2004, OpenCV) decides the band from the colour models of the two
+    sides. A pixel a garment gives up takes the label of the nearest pixel outside it; the
+    two classes' probabilities are swapped where a label changed, so the labels stay
+    their argmax. Above ``_SNAP_SIDE`` pixels the cut runs on a reduced copy.
+    """
+    big_h, big_w = labels.shape
+    scale = min(1.0, _SNAP_SIDE / max(big_h, big_w))
+    if scale < 1:
+        size = (max(8, round(big_w * scale)), max(8, round(big_h * scale)))
+        img = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    else:
+        img, small = image, labels
+    r = max(1, round(band * scale))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    out = small.copy()
+    h, w = out.shape
+    for c in range(1, 4):
+        region = (out == c).astype(np.uint8)
+        inner = cv2.erode(region, kernel)
+        if not inner.any():
+            continue                         # too thin for a colour model of its own
+        outer = cv2.dilate(region, kernel)
+        ys, xs = np.nonzero(outer)
+        y0, y1 = max(0, ys.min() - r), min(h, ys.max() + r + 1)
+        x0, x1 = max(0, xs.min() - r), min(w, xs.max() + r + 1)
+        trimap = np.full((y1 - y0, x1 - x0), cv2.GC_BGD, np.uint8)
+        trimap[outer[y0:y1, x0:x1] > 0] = cv2.GC_PR_BGD
+        trimap[region[y0:y1, x0:x1] > 0] = cv2.GC_PR_FGD
+        trimap[inner[y0:y1, x0:x1] > 0] = cv2.GC_FGD
+        if not (trimap == cv2.GC_BGD).any():
+            continue                         # the garment fills the frame: nothing outside
+        cv2.setRNGSeed(0)  # the GMM initialisation uses k-means: keep results reproducible
+        cv2.grabCut(np.ascontiguousarray(img[y0:y1, x0:x1]), trimap, None,
+                    np.zeros((1, 65)), np.zeros((1, 65)), 2, cv2.GC_INIT_WITH_MASK)
+        new = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
+        crop = out[y0:y1, x0:x1]
+        was = crop == c
+        if (was & ~new).any():
+            # what the garment gives up goes to its nearest neighbour outside it
+            _, (iy, ix) = ndi.distance_transform_edt(was, return_indices=True)
+            crop[was & ~new] = crop[iy, ix][was & ~new]
+        crop[new] = c
+    if scale < 1:
+        # back to full size: a soft vote of the classes, only where the labels changed
+        changed = cv2.resize((out != small).astype(np.float32), (big_w, big_h),
+                             interpolation=cv2.INTER_LINEAR) > 0
+        votes = np.stack([cv2.resize((out == c).astype(np.float32), (big_w, big_h),
+                                     interpolation=cv2.INTER_LINEAR) for c in range(4)])
+        out = np.where(changed, np.argmax(votes, axis=0), labels).astype(np.uint8)
+    moved = out != labels
+    if moved.any():
+        probs = probs.copy()
+        ys, xs = np.nonzero(moved)
+        old, new_c = labels[ys, xs], out[ys, xs]
+        p_old, p_new = probs[old, ys, xs], probs[new_c, ys, xs]
+        probs[old, ys, xs], probs[new_c, ys, xs] = p_new, p_old
+    return out, probs
 
 
 def _upsample(image: np.ndarray, probs_small: np.ndarray,

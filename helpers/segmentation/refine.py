@@ -419,8 +419,14 @@ class ClickRefiner:
                 # with a patterned bodice)
                 typical = self._log_ratio(_smooth_density(mask_hist), prior)[node] / area[node]
                 model = model if typical > 0 else None
-            return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True,
-                                  off_person=False)
+            added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True,
+                                   off_person=False)
+            if area[added].sum() > area[mask].sum():
+                # more than the garment again (a floor of the trousers' grey): the matte is
+                # wrong near the click only, so it taxes the growth again
+                added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model,
+                                       True)
+            return added
         weight = domain * np.maximum(self._elsewhere(node), 1.0 - self._person)
         added = self._grow_cut(node, seed_part, mask, domain, keep_out, weight, model, True)
         if area[added].sum() > area[mask].sum():
