@@ -360,3 +360,41 @@ def test_positive_click_adds_a_missed_part_that_the_skin_model_holds():
     assert np.all(out[labels == 2])
     assert out[_inner(leg)].mean() > 0.9
     assert not out[_beyond(trousers, 3)].any()
+
+
+def test_a_click_off_the_person_on_plain_background_takes_only_its_own_part():
+    # a click just beside the sleeve, on the plain background, off the person matte: the
+    # click is unlike the shirt and no edge bounds the background around it, so nothing
+    # but the click's own part may come (never a strip of the background)
+    image, parts = _person()
+    labels = _labels(parts)
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    ys, xs = np.nonzero(parts["right_sleeve"])
+    click = (float(xs.max() + 6), float(ys.mean()))
+    out = ClickRefiner(image, labels, None, body).region({1}, positive=[click])
+    added = out & ~(labels == 1)
+    yy, xx = np.mgrid[0:160, 0:120]
+    assert added[int(click[1]), int(click[0])]
+    assert added.sum() < 100          # its superpixel and like neighbours (142 before)
+    assert not added[np.hypot(xx - click[0], yy - click[1]) > 12].any()
+
+
+def test_a_click_on_a_sliver_its_superpixel_misses_is_decided_at_pixel_level():
+    # a two-pixel dark strap beside the sleeve, in the background: the clicked pixels are
+    # far unlike their superpixel (mostly background), so the click is taken at pixel level
+    # and never brings the background of its superpixel
+    image, parts = _person()
+    ys, xs = np.nonzero(parts["right_sleeve"])
+    x = int(xs.max()) + 8
+    image[45:66, x:x + 2] = TROUSERS
+    labels = _labels(parts)
+    refiner = ClickRefiner(image, labels)
+    click = (float(x), 55.0)
+    assert refiner._is_mixed(np.array(click))
+    added = refiner.region({1}, positive=[click]) & ~(labels == 1)
+    assert added[55, x]
+    grey = np.all(np.abs(image.astype(int) - BG) < 20, axis=2)
+    grey[54:57, x - 1:x + 2] = False          # the clicked 3 x 3 pixels are the user's
+    assert not (added & grey).any()

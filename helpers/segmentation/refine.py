@@ -62,6 +62,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from helpers._checks import check_image, check_labels, check_map
+from helpers.segmentation.boundary import snap_to_edges
 
 __all__ = ["ClickRefiner", "GARMENT_CLASS_IDS", "WORKING_SIDE"]
 
@@ -88,6 +89,10 @@ _LOCAL_RADIUS = 0.15        # image diagonals: scale of the local colour model a
 _MAX_SHARE = 0.25           # share of the garment a negative click may remove on its own model
 _SKIN_P0 = 0.8              # background probability of the matte's pixels that model skin
 _PART_MARGIN = 8            # full-size pixels around a click's own part for its pixel GrabCut
+_SNAP_BAND = 0.75           # superpixel sides around a changed boundary that GrabCut redraws
+_MIXED_DELTA_E = 40.0       # Lab distance of a click's pixels from its superpixel: a sliver
+_WEAK_EDGE = 0.5            # mean contrast weight above which a part has no edge around it
+_SNAP_MARGIN = 1.0          # nats by which a redrawn pixel's colour must favour its new side
 _PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
 
 
@@ -153,6 +158,7 @@ class ClickRefiner:
 
         # -- over-segmentation: SLIC split along the initial labels
         region_size = max(4, round(np.sqrt(h * w / _SUPERPIXELS)))
+        self._side = region_size
         if min(h, w) >= 2 * region_size:
             slic = cv2.ximgproc.createSuperpixelSLIC(
                 cv2.GaussianBlur(lab, (3, 3), 0), cv2.ximgproc.SLICO, region_size)
@@ -205,6 +211,7 @@ class ClickRefiner:
         self._edge_i = (key // n).astype(np.int64)
         self._edge_j = (key % n).astype(np.int64)
         self._edge_w = np.bincount(inv, wgt, key.size)
+        self._edge_len = np.bincount(inv, minlength=key.size).astype(np.float64)
         self._adj = sparse.coo_matrix(
             (np.ones(2 * key.size), (np.r_[self._edge_i, self._edge_j],
                                      np.r_[self._edge_j, self._edge_i])), shape=(n, n)).tocsr()
@@ -359,6 +366,16 @@ class ClickRefiner:
         return (np.exp(-0.5 * (colour / _RELABEL_DELTA_E) ** 2),
                 np.exp(-0.5 * (space / (_LOCAL_RADIUS * self._diag)) ** 2))
 
+    def _edge_likeness(self, part: np.ndarray, mask: np.ndarray) -> float:
+        """Mean contrast weight in (0, 1] along the boundary of ``part`` with what is in
+        neither ``part`` nor ``mask``: near 1 where no edge bounds it, near 0 along edges."""
+        a, b = part[self._edge_i], part[self._edge_j]
+        rest_a, rest_b = ~(part | mask)[self._edge_i], ~(part | mask)[self._edge_j]
+        cut = (a & rest_b) | (b & rest_a)
+        if not cut.any():
+            return 0.0
+        return float(self._edge_w[cut].sum() / self._edge_len[cut].sum())
+
     def _elsewhere(self, node: int) -> np.ndarray:
         """Per superpixel, in [0, 1]: how little it can belong with a click at ``node``.
 
@@ -421,6 +438,10 @@ class ClickRefiner:
                 model = model if typical > 0 else None
             added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True,
                                    off_person=False)
+            if model is None and self._edge_likeness(added, mask) > _WEAK_EDGE:
+                # unlike the garment, off the person, and no edge around what would come
+                # (a strip of floor beside the shoulder): only the click's own part comes
+                return seed_part
             if area[added].sum() > area[mask].sum():
                 # more than the garment again (a floor of the trousers' grey): the matte is
                 # wrong near the click only, so it taxes the growth again
@@ -455,7 +476,10 @@ class ClickRefiner:
             if skin_hist.sum() >= _MIN_MODEL_PIXELS:
                 skin_density = _smooth_density(skin_hist)
         for _ in range(_ITERATIONS):
-            bg = _smooth_density(self._histogram(weight * ~added) + self._prior_hist)
+            # off the matte nothing bounds the growth: the other side keeps what was added,
+            # or a click on a strip of floor would take the floor's colour as its own
+            other = weight * ~added if off_person else weight
+            bg = _smooth_density(self._histogram(other) + self._prior_hist)
             part = _smooth_density(self._histogram(added))
             lr = self._log_ratio(part, bg)
             if mask_hist is not None:
@@ -534,6 +558,14 @@ class ClickRefiner:
             return base
 
         m0 = np.isin(self._sp_label, ids)
+        # a click whose pixels differ from its superpixel lies on a sliver that the
+        # superpixel mostly misses: it is decided at pixel level only (see _snap)
+        all_pos, all_neg = pos, neg
+        pos_mixed = np.array([self._is_mixed(p) for p in pos], bool)
+        neg_mixed = np.array([self._is_mixed(p) for p in neg], bool)
+        pixel_clicks = [(p, True) for p in pos[pos_mixed]] + [
+            (p, False) for p in neg[neg_mixed]]
+        pos, neg = pos[~pos_mixed], neg[~neg_mixed]
         pos_nodes = [self._click_node(p) for p in pos]
         neg_nodes = [self._click_node(p) for p in neg]
         pos_seed = np.zeros(self._n, bool)
@@ -588,7 +620,39 @@ class ClickRefiner:
             part = part & (final if positive else ~final)
             if part.any():
                 self._refine_part(out, base, pt, positive, part)
+        for (x, y), positive in pixel_clicks:
+            out[max(0, int(y) - 1):int(y) + 2, max(0, int(x) - 1):int(x) + 2] = positive
+        if (out ^ base).any():
+            self._snap(out, base, all_pos, all_neg)
         return out
+
+    def _is_mixed(self, pt: np.ndarray) -> bool:
+        """Whether the clicked pixels are far unlike their superpixel (a sliver it misses)."""
+        x, y = int(pt[0]), int(pt[1])
+        patch = self._image[max(0, y - 1):y + 2, max(0, x - 1):x + 2].reshape(1, -1, 3)
+        lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2Lab)[0]
+        centre = np.median(lab.astype(np.float64), axis=0)
+        return float(np.linalg.norm(centre - self._mean[self._click_node(pt)])) > _MIXED_DELTA_E
+
+    def _snap(self, out: np.ndarray, base: np.ndarray, pos: np.ndarray,
+              neg: np.ndarray) -> None:
+        """Move the boundary of what the clicks changed onto the photo's edges, in place.
+
+        A changed part's boundary is made of superpixel boundaries at the working size,
+        which may miss an edge by up to a superpixel: within ``_SNAP_BAND`` superpixel
+        sides of it, and near the change only, :func:`snap_to_edges` (GrabCut) redraws
+        it where the colours on the two sides differ; the clicked pixels stay as asked.
+        """
+        height, width = self.shape
+        r = max(2, round(_SNAP_BAND * self._side / min(self._scale_xy)))
+        wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * r + 1, 4 * r + 1))
+        near = cv2.dilate((out ^ base).astype(np.uint8), wide) > 0
+        fixed = [np.zeros(self.shape, bool), np.zeros(self.shape, bool)]
+        for points, m in ((pos, fixed[0]), (neg, fixed[1])):
+            for x, y in points:
+                m[max(0, int(y) - 1):int(y) + 2, max(0, int(x) - 1):int(x) + 2] = True
+        out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[0],
+                                 fixed_out=fixed[1], margin=_SNAP_MARGIN)
 
     def _refine_part(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
                      positive: bool, part: np.ndarray) -> None:
