@@ -46,7 +46,7 @@ def _gmm_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 def snap_to_edges(image: np.ndarray, mask: np.ndarray, band: int, *,
                   where: np.ndarray | None = None, fixed_in: np.ndarray | None = None,
                   fixed_out: np.ndarray | None = None, margin: float = 0.0,
-                  iterations: int = 2) -> np.ndarray:
+                  context: int | None = None, iterations: int = 2) -> np.ndarray:
     """The mask with its boundary moved onto the photo's edges, within ``band`` pixels.
 
     Parameters
@@ -66,6 +66,9 @@ def snap_to_edges(image: np.ndarray, mask: np.ndarray, band: int, *,
         A pixel changes side only when its colour is more likely on its new side by more
         than this many nats (0: whatever the cut says). Where both sides have the same
         colours there is no edge to snap to, and a margin keeps the boundary in place.
+    context : int, optional
+        Pixels around the band whose colours also train the two models (default: twice
+        ``band``); the cut runs in the band's bounding box widened by this much.
     iterations : int
         GrabCut iterations (colour-model refits).
 
@@ -115,8 +118,9 @@ def snap_to_edges(image: np.ndarray, mask: np.ndarray, band: int, *,
     # a crop around the band: the colour models are the local ones on either side
     ys, xs = np.nonzero(undecided)
     h, w = shape
-    y0, y1 = max(0, ys.min() - 2 * r), min(h, ys.max() + 2 * r + 1)
-    x0, x1 = max(0, xs.min() - 2 * r), min(w, xs.max() + 2 * r + 1)
+    c = 2 * r if context is None else max(0, int(context))
+    y0, y1 = max(0, ys.min() - c), min(h, ys.max() + c + 1)
+    x0, x1 = max(0, xs.min() - c), min(w, xs.max() + c + 1)
     crop_in = inside[y0:y1, x0:x1]
     crop_band = undecided[y0:y1, x0:x1]
     trimap = np.where(crop_in, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)

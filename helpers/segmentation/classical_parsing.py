@@ -50,6 +50,7 @@ from scipy import ndimage as ndi
 from helpers._checks import check_image
 from helpers.segment import ClothParsing
 from helpers.segmentation.base import Capabilities, ParsingBackend
+from helpers.segmentation.boundary import snap_to_edges
 
 __all__ = ["NO_PERSON_NOTE", "ClassicalParsing", "PersonParse", "face_cascade", "parse_person"]
 
@@ -765,13 +766,12 @@ def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     """Move each garment's boundary onto the photo's edges with a GrabCut in a narrow band.
 
     The parse runs at a small working size, so its boundaries are only as good as a few
-    working pixels. For each garment class in turn, a trimap is drawn around its region:
-    sure garment deeper than ``band`` pixels inside, probable garment and probable
-    not-garment within ``band`` of the boundary, sure not-garment beyond; GrabCut (Rother,
-    Kolmogorov & Blake 2004, OpenCV) decides the band from the colour models of the two
-    sides. A pixel a garment gives up takes the label of the nearest pixel outside it; the
-    two classes' probabilities are swapped where a label changed, so the labels stay
-    their argmax. Above ``_SNAP_SIDE`` pixels the cut runs on a reduced copy.
+    working pixels. For each garment class in turn, :func:`snap_to_edges` (GrabCut, Rother,
+    Kolmogorov & Blake 2004) decides the pixels within ``band`` of its boundary from the
+    colours on the two sides. A pixel a garment gives up takes the label of the nearest
+    pixel outside it; the two classes' probabilities are swapped where a label changed, so
+    the labels stay their argmax. Above ``_SNAP_SIDE`` pixels the cut runs on a reduced
+    copy.
     """
     big_h, big_w = labels.shape
     scale = min(1.0, _SNAP_SIDE / max(big_h, big_w))
@@ -782,35 +782,17 @@ def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     else:
         img, small = image, labels
     r = max(1, round(band * scale))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     out = small.copy()
-    h, w = out.shape
     for c in range(1, 4):
-        region = (out == c).astype(np.uint8)
-        inner = cv2.erode(region, kernel)
-        if not inner.any():
-            continue                         # too thin for a colour model of its own
-        outer = cv2.dilate(region, kernel)
-        ys, xs = np.nonzero(outer)
-        y0, y1 = max(0, ys.min() - r), min(h, ys.max() + r + 1)
-        x0, x1 = max(0, xs.min() - r), min(w, xs.max() + r + 1)
-        trimap = np.full((y1 - y0, x1 - x0), cv2.GC_BGD, np.uint8)
-        trimap[outer[y0:y1, x0:x1] > 0] = cv2.GC_PR_BGD
-        trimap[region[y0:y1, x0:x1] > 0] = cv2.GC_PR_FGD
-        trimap[inner[y0:y1, x0:x1] > 0] = cv2.GC_FGD
-        if not (trimap == cv2.GC_BGD).any():
-            continue                         # the garment fills the frame: nothing outside
-        cv2.setRNGSeed(0)  # the GMM initialisation uses k-means: keep results reproducible
-        cv2.grabCut(np.ascontiguousarray(img[y0:y1, x0:x1]), trimap, None,
-                    np.zeros((1, 65)), np.zeros((1, 65)), 2, cv2.GC_INIT_WITH_MASK)
-        new = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
-        crop = out[y0:y1, x0:x1]
-        was = crop == c
+        was = out == c
+        if not was.any():
+            continue
+        new = snap_to_edges(img, was, r, context=r)
         if (was & ~new).any():
             # what the garment gives up goes to its nearest neighbour outside it
             _, (iy, ix) = ndi.distance_transform_edt(was, return_indices=True)
-            crop[was & ~new] = crop[iy, ix][was & ~new]
-        crop[new] = c
+            out[was & ~new] = out[iy, ix][was & ~new]
+        out[new] = c
     if scale < 1:
         # back to full size: a soft vote of the classes, only where the labels changed
         changed = cv2.resize((out != small).astype(np.float32), (big_w, big_h),

@@ -23,7 +23,9 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   most of it; without a matte, or when that would add more than the garment again, the
   background around the click. A click **off the matte** says the matte is wrong there
   (a flared skirt, a leg it cut off): the matte then neither bounds nor taxes the growth,
-  and the clicked part need not look like the garment chosen. On another garment's label
+  and the clicked part need not look like the garment chosen, unless that growth would
+  be more than the garment again, or unlike the garment with no edge around it (a strip
+  of floor beside a shoulder: then only the click's own part comes). On another garment's label
   it is the rest of that label, so a click takes only the part that belongs with the
   chosen garment (a jacket hem the parse gave to the trousers), never the whole other
   garment.
@@ -41,13 +43,21 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
 
+* A click whose pixels are far unlike their superpixel lies on a **sliver** the
+  superpixel misses (a hem, a strip of background along a sleeve): it is decided at
+  pixel level only, by the boundary refinement below.
+* Finally the **boundary of what the clicks changed** is redrawn on the photo's edges:
+  within three quarters of a superpixel of it, :func:`~helpers.segmentation.boundary.
+  snap_to_edges` (GrabCut in a band) decides each pixel where the colours on the two
+  sides differ; the clicked pixels stay as the clicks ask.
+
 Positive clicks are fixed inside for the negative cuts and negative clicks fixed outside
 for the positive cuts; a superpixel claimed by both a positive and a negative cut goes to
 the click whose seed it is closer to (colour and distance). Positive clicks only add,
 negative clicks only remove, and with no clicks :meth:`ClickRefiner.region` returns
-``np.isin(labels, class_ids)`` exactly. At full size, pixels change only within one working
-pixel of a changed superpixel; there the new boundary is the 0.5 level of the bilinearly
-upsampled working mask (labels are never interpolated).
+``np.isin(labels, class_ids)`` exactly. At full size, a superpixel's change follows the 0.5
+level of the bilinearly upsampled working mask (labels are never interpolated), then the
+boundary refinement moves it by at most its band.
 """
 
 from __future__ import annotations
@@ -647,6 +657,11 @@ class ClickRefiner:
         r = max(2, round(_SNAP_BAND * self._side / min(self._scale_xy)))
         wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * r + 1, 4 * r + 1))
         near = cv2.dilate((out ^ base).astype(np.uint8), wide) > 0
+        # positive clicks only add, negative clicks only remove
+        if len(neg) == 0:
+            near &= ~base
+        if len(pos) == 0:
+            near &= base
         fixed = [np.zeros(self.shape, bool), np.zeros(self.shape, bool)]
         for points, m in ((pos, fixed[0]), (neg, fixed[1])):
             for x, y in points:
