@@ -398,3 +398,21 @@ def test_a_click_on_a_sliver_its_superpixel_misses_is_decided_at_pixel_level():
     grey = np.all(np.abs(image.astype(int) - BG) < 20, axis=2)
     grey[54:57, x - 1:x + 2] = False          # the clicked 3 x 3 pixels are the user's
     assert not (added & grey).any()
+
+
+def test_a_click_on_the_person_unlike_the_garment_takes_its_part_in_shadow():
+    # trousers whose lower legs are in deep shadow: the parse kept only the lit upper part;
+    # the click on the shadowed part (on the person matte, unlike the lit cloth) takes it
+    image, parts = _person()
+    yy, _ = np.mgrid[0:160, 0:120]
+    shadow = parts["trousers"] & (yy >= 120)
+    image[shadow] = (image[shadow] * 0.35).astype(np.uint8)
+    labels = _labels(parts)
+    labels[shadow] = 0
+    body = np.zeros(labels.shape, np.float32)
+    for mask in parts.values():
+        body[mask] = 1.0
+    out = ClickRefiner(image, labels, None, body).region({2}, positive=[_centre(shadow)])
+    assert np.all(out[labels == 2])
+    assert out[_inner(shadow)].mean() > 0.9
+    assert not out[_beyond(parts["trousers"])].any()

@@ -419,8 +419,11 @@ class ClickRefiner:
         mask_hist = self._histogram(mask)
         has_model = mask_hist.sum() >= _MIN_MODEL_PIXELS
         prior = _smooth_density(self._prior_hist)
-        if has_model and label != 0:
-            # a click on another garment unlike the chosen one starts a part of its own
+        if has_model and (label != 0 or self._person is not None):
+            # a click unlike the chosen garment starts a part of its own colours (another
+            # garment's part, the dark skirt under a patterned bodice, a trouser leg in
+            # shadow); only on the background without a matte do the garment's colours
+            # stay the one bound on the growth
             typical = self._log_ratio(_smooth_density(mask_hist), prior)[node] / area[node]
             has_model = typical > 0
         seed_part = self._seed_part(node, domain)
@@ -441,11 +444,6 @@ class ClickRefiner:
             # a click off the matte says the matte is wrong there (a flared skirt, a leg
             # the matte cut off): the background around the click is the other side, and
             # the matte no longer taxes the growth
-            if model is not None:
-                # nor need it look like the garment chosen (the dark skirt of a dress
-                # with a patterned bodice)
-                typical = self._log_ratio(_smooth_density(mask_hist), prior)[node] / area[node]
-                model = model if typical > 0 else None
             added = self._grow_cut(node, seed_part, mask, domain, keep_out, near, model, True,
                                    off_person=False)
             if model is None and self._edge_likeness(added, mask) > _WEAK_EDGE:
@@ -636,6 +634,16 @@ class ClickRefiner:
             self._snap(out, base, all_pos, all_neg)
         return out
 
+    def _mark_node(self, mask: np.ndarray, node: int) -> None:
+        """Set the full-size pixels of superpixel ``node`` in ``mask``."""
+        sx, sy = self._scale_xy
+        ys, xs = np.nonzero(self._sp == node)
+        y0, y1 = int(ys.min() / sy), min(self.shape[0], int(np.ceil((ys.max() + 1) / sy)))
+        x0, x1 = int(xs.min() / sx), min(self.shape[1], int(np.ceil((xs.max() + 1) / sx)))
+        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), self._sp.shape[0] - 1)
+        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), self._sp.shape[1] - 1)
+        mask[y0:y1, x0:x1] |= self._sp[rows][:, cols] == node
+
     def _is_mixed(self, pt: np.ndarray) -> bool:
         """Whether the clicked pixels are far unlike their superpixel (a sliver it misses)."""
         x, y = int(pt[0]), int(pt[1])
@@ -666,6 +674,10 @@ class ClickRefiner:
         for points, m in ((pos, fixed[0]), (neg, fixed[1])):
             for x, y in points:
                 m[max(0, int(y) - 1):int(y) + 2, max(0, int(x) - 1):int(x) + 2] = True
+                if not self._is_mixed(np.array((x, y))):
+                    # the clicked superpixel is what the click means: it stays as asked (a
+                    # small part inside the band is not re-decided away)
+                    self._mark_node(m, self._click_node(np.array((x, y))))
         out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[0],
                                  fixed_out=fixed[1], margin=_SNAP_MARGIN)
 
