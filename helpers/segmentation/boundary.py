@@ -34,7 +34,7 @@ def _gmm_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     x = pixels.astype(np.float64)
     out = np.full((k, x.shape[0]), -np.inf)
     for c in np.flatnonzero(weights > 0):
-        cov = covs[c] + 1e-2 * np.eye(3)   # OpenCV adds the same floor to singular ones
+        cov = covs[c] + 1e-2 * np.eye(3)   # the floor OpenCV gives singular ones, for all
         d = x - means[c]
         m2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
         out[c] = np.log(weights[c]) - 0.5 * (m2 + np.log(np.linalg.det(cov))
