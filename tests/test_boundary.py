@@ -57,6 +57,10 @@ def test_only_pixels_in_where_change_and_fixed_pixels_stay():
     fixed_out[50, 92] = True                   # a click outside the garment, inside the mask
     out = snap_to_edges(img, mask, 6, fixed_in=fixed_in, fixed_out=fixed_out)
     assert out[50, 32] and not out[50, 92]
+    # 0/1 maps of another dtype mean the same
+    same = snap_to_edges(img, mask.astype(np.uint8), 6, fixed_in=fixed_in.astype(np.uint8),
+                         fixed_out=fixed_out.astype(np.uint8))
+    np.testing.assert_array_equal(same, out)
 
 
 def test_a_margin_keeps_a_boundary_where_both_sides_have_the_same_colours():

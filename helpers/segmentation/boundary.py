@@ -100,6 +100,8 @@ def snap_to_edges(image: np.ndarray, mask: np.ndarray, band: int, *,
     if int(band) < 1:
         raise ValueError(f"band must be at least 1 pixel, got {band}")
     r = int(band)
+    where, fixed_in, fixed_out = (None if m is None else m.astype(bool)
+                                  for m in (where, fixed_in, fixed_out))
     inside = mask.astype(bool)
     if fixed_in is not None:
         inside = inside | fixed_in
