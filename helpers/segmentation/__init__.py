@@ -19,7 +19,8 @@ The order of :data:`BACKENDS` is the order ``"auto"`` tries them in
 (:func:`auto_backend`): the first back-end whose weights are installed, else the first
 one that needs none and has cloth classes. Clicks on a back-end with classes go to one
 refinement engine (:class:`~helpers.segmentation.refine.ClickRefiner`), whatever made the
-parse.
+parse. The offline parser and the refiner move their boundaries onto the photo's edges with
+one shared step, :func:`~helpers.segmentation.boundary.snap_to_edges` (GrabCut in a band).
 """
 
 from __future__ import annotations
