@@ -63,6 +63,14 @@ def _beyond(mask, px=2):
     return ~ndi.binary_dilation(mask, iterations=px)
 
 
+def _person_matte(parts, leave_out=()):
+    """A hard person matte, ``(H, W) float32``: 1 on the drawn parts except those left out."""
+    matte = np.zeros(parts["torso"].shape, np.float32)
+    for name, mask in parts.items():
+        matte[mask] = name not in leave_out
+    return matte
+
+
 def _centre(mask):
     ys, xs = np.nonzero(mask)
     k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
@@ -170,9 +178,7 @@ def test_positive_click_in_a_big_miss_brings_it_in_bounded_by_the_person():
     image[parts["trousers"]] = np.clip(image[parts["trousers"]].astype(int) - 25, 0, 255)
     labels = _labels(parts)
     labels[leg] = 0
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     refiner = ClickRefiner(image, labels, person=body)
     out = refiner.region({2}, positive=[_centre(leg)])
     assert np.all(out[labels == 2])
@@ -184,9 +190,7 @@ def test_negative_click_removes_a_big_false_positive_with_the_person_matte(perso
     # the parse put a skin-coloured forearm into the shirt; one click removes all of it
     image, parts = person
     labels = _labels(parts, upper=("torso", "left_sleeve", "right_sleeve", "left_arm"))
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     refiner = ClickRefiner(image, labels, person=body)
     out = refiner.region({1}, negative=[_centre(parts["left_arm"])])
     assert not np.any(out & ~(labels == 1))
@@ -244,9 +248,7 @@ def test_probabilities_and_person_matte_are_accepted(person):
     image, parts = person
     labels = _labels(parts, upper=("torso", "right_sleeve"))
     probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     refiner = ClickRefiner(image, labels, probs, body)
     np.testing.assert_array_equal(refiner.region({1}), labels == 1)
     out = refiner.region({1}, positive=[_centre(parts["left_sleeve"])])
@@ -296,9 +298,7 @@ def test_positive_click_never_adds_what_looks_like_skin():
     image[collar] = np.clip(np.array(SKIN) + [8, 4, 4], 0, 255)
     labels = _labels(parts)
     labels[collar] = 0
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
     out = ClickRefiner(image, labels, probs, body).region({1}, positive=[_centre(collar)])
     assert np.all(out[labels == 1])
@@ -332,9 +332,7 @@ def test_positive_click_off_the_person_matte_takes_the_part_the_matte_cut_off():
     labels = np.zeros(skirt.shape, np.uint8)
     for name in ("torso", "left_sleeve", "right_sleeve"):
         labels[parts[name]] = 3
-    body = np.zeros(labels.shape, np.float32)
-    for name, mask in parts.items():
-        body[mask] = name != "trousers"
+    body = _person_matte(parts, leave_out=("trousers",))
     probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
     out = ClickRefiner(image, labels, probs, body).region({3}, positive=[_centre(skirt)])
     assert np.all(out[labels == 3])
@@ -352,9 +350,7 @@ def test_positive_click_adds_a_missed_part_that_the_skin_model_holds():
     leg = trousers & (yy >= 100) & (xx < 60)
     labels = _labels(parts)
     labels[leg] = 0
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     probs = np.stack([(labels == k).astype(np.float32) * 0.9 + 0.025 for k in range(4)])
     out = ClickRefiner(image, labels, probs, body).region({2}, positive=[_centre(leg)])
     assert np.all(out[labels == 2])
@@ -368,9 +364,7 @@ def test_a_click_off_the_person_on_plain_background_takes_only_its_own_part():
     # but the click's own part may come (never a strip of the background)
     image, parts = _person()
     labels = _labels(parts)
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     ys, xs = np.nonzero(parts["right_sleeve"])
     click = (float(xs.max() + 6), float(ys.mean()))
     out = ClickRefiner(image, labels, None, body).region({1}, positive=[click])
@@ -409,9 +403,7 @@ def test_a_click_on_the_person_unlike_the_garment_takes_its_part_in_shadow():
     image[shadow] = (image[shadow] * 0.35).astype(np.uint8)
     labels = _labels(parts)
     labels[shadow] = 0
-    body = np.zeros(labels.shape, np.float32)
-    for mask in parts.values():
-        body[mask] = 1.0
+    body = _person_matte(parts)
     out = ClickRefiner(image, labels, None, body).region({2}, positive=[_centre(shadow)])
     assert np.all(out[labels == 2])
     assert out[_inner(shadow)].mean() > 0.9
