@@ -106,6 +106,11 @@ _SNAP_MARGIN = 1.0          # nats by which a redrawn pixel's colour must favour
 _PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
 
 
+def _around(x: float, y: float) -> tuple[slice, slice]:
+    """Rows and columns of the 3 x 3 pixels around a click (clipped at the top and left)."""
+    return slice(max(0, int(y) - 1), int(y) + 2), slice(max(0, int(x) - 1), int(x) + 2)
+
+
 def _smooth_density(hist: np.ndarray) -> np.ndarray:
     """Normalised, smoothed Lab histogram density (flat vector of ``_BINS ** 3``)."""
     total = float(hist.sum())
@@ -629,57 +634,70 @@ class ClickRefiner:
             if part.any():
                 self._refine_part(out, base, pt, positive, part)
         for (x, y), positive in pixel_clicks:
-            out[max(0, int(y) - 1):int(y) + 2, max(0, int(x) - 1):int(x) + 2] = positive
+            out[_around(x, y)] = positive
         if (out ^ base).any():
-            self._snap(out, base, all_pos, all_neg)
+            clicks = ([(p, True, m) for p, m in zip(all_pos, pos_mixed, strict=True)]
+                      + [(p, False, m) for p, m in zip(all_neg, neg_mixed, strict=True)])
+            self._snap(out, base, clicks)
         return out
 
-    def _mark_node(self, mask: np.ndarray, node: int) -> None:
-        """Set the full-size pixels of superpixel ``node`` in ``mask``."""
+    def _full_window(self, part: np.ndarray, margin: int
+                     ) -> tuple[int, int, int, int, np.ndarray]:
+        """Full-size window ``(y0, y1, x0, x1)`` around the superpixels in ``part`` widened
+        by ``margin`` pixels, and the part's pixels in it (``(y1 - y0, x1 - x0) bool``).
+        The window's far edges round down: a margin of 1 or more holds the whole part."""
+        height, width = self.shape
         sx, sy = self._scale_xy
-        ys, xs = np.nonzero(self._sp == node)
-        y0, y1 = int(ys.min() / sy), min(self.shape[0], int(np.ceil((ys.max() + 1) / sy)))
-        x0, x1 = int(xs.min() / sx), min(self.shape[1], int(np.ceil((xs.max() + 1) / sx)))
-        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), self._sp.shape[0] - 1)
-        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), self._sp.shape[1] - 1)
-        mask[y0:y1, x0:x1] |= self._sp[rows][:, cols] == node
+        sp = self._sp
+        ys, xs = np.nonzero(part[sp])
+        x0 = max(0, int(xs.min() / sx) - margin)
+        x1 = min(width, int((xs.max() + 1) / sx) + margin)
+        y0 = max(0, int(ys.min() / sy) - margin)
+        y1 = min(height, int((ys.max() + 1) / sy) + margin)
+        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), sp.shape[0] - 1)
+        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), sp.shape[1] - 1)
+        return y0, y1, x0, x1, part[sp[rows][:, cols]]
 
     def _is_mixed(self, pt: np.ndarray) -> bool:
         """Whether the clicked pixels are far unlike their superpixel (a sliver it misses)."""
         x, y = int(pt[0]), int(pt[1])
-        patch = self._image[max(0, y - 1):y + 2, max(0, x - 1):x + 2].reshape(1, -1, 3)
+        patch = self._image[_around(x, y)].reshape(1, -1, 3)
         lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2Lab)[0]
         centre = np.median(lab.astype(np.float64), axis=0)
         return float(np.linalg.norm(centre - self._mean[self._click_node(pt)])) > _MIXED_DELTA_E
 
-    def _snap(self, out: np.ndarray, base: np.ndarray, pos: np.ndarray,
-              neg: np.ndarray) -> None:
+    def _snap(self, out: np.ndarray, base: np.ndarray,
+              clicks: list[tuple[np.ndarray, bool, bool]]) -> None:
         """Move the boundary of what the clicks changed onto the photo's edges, in place.
 
         A changed part's boundary is made of superpixel boundaries at the working size,
         which may miss an edge by up to a superpixel: within ``_SNAP_BAND`` superpixel
         sides of it, and near the change only, :func:`snap_to_edges` (GrabCut) redraws
         it where the colours on the two sides differ; the clicked pixels stay as asked.
+        ``clicks`` holds ``(point, positive, on a sliver)`` for every click.
         """
         height, width = self.shape
         r = max(2, round(_SNAP_BAND * self._side / min(self._scale_xy)))
         wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * r + 1, 4 * r + 1))
         near = cv2.dilate((out ^ base).astype(np.uint8), wide) > 0
         # positive clicks only add, negative clicks only remove
-        if len(neg) == 0:
+        if not any(not positive for _, positive, _ in clicks):
             near &= ~base
-        if len(pos) == 0:
+        if not any(positive for _, positive, _ in clicks):
             near &= base
-        fixed = [np.zeros(self.shape, bool), np.zeros(self.shape, bool)]
-        for points, m in ((pos, fixed[0]), (neg, fixed[1])):
-            for x, y in points:
-                m[max(0, int(y) - 1):int(y) + 2, max(0, int(x) - 1):int(x) + 2] = True
-                if not self._is_mixed(np.array((x, y))):
-                    # the clicked superpixel is what the click means: it stays as asked (a
-                    # small part inside the band is not re-decided away)
-                    self._mark_node(m, self._click_node(np.array((x, y))))
-        out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[0],
-                                 fixed_out=fixed[1], margin=_SNAP_MARGIN)
+        fixed = {True: np.zeros(self.shape, bool), False: np.zeros(self.shape, bool)}
+        for pt, positive, sliver in clicks:
+            m = fixed[positive]
+            m[_around(*pt)] = True
+            if not sliver:
+                # the clicked superpixel is what the click means: it stays as asked (a
+                # small part inside the band is not re-decided away)
+                node = np.zeros(self._n, bool)
+                node[self._click_node(pt)] = True
+                y0, y1, x0, x1, support = self._full_window(node, 1)
+                m[y0:y1, x0:x1] |= support
+        out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[True],
+                                 fixed_out=fixed[False], margin=_SNAP_MARGIN)
 
     def _refine_part(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
                      positive: bool, part: np.ndarray) -> None:
@@ -692,17 +710,7 @@ class ClickRefiner:
         background, the part itself probable foreground; its pixels that end as background
         return to ``base``.
         """
-        height, width = self.shape
-        sx, sy = self._scale_xy
-        sp = self._sp
-        ys, xs = np.nonzero(part[sp])
-        x0 = max(0, int(xs.min() / sx) - _PART_MARGIN)
-        x1 = min(width, int((xs.max() + 1) / sx) + _PART_MARGIN)
-        y0 = max(0, int(ys.min() / sy) - _PART_MARGIN)
-        y1 = min(height, int((ys.max() + 1) / sy) + _PART_MARGIN)
-        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), sp.shape[0] - 1)
-        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), sp.shape[1] - 1)
-        support = part[sp[rows][:, cols]]
+        y0, y1, x0, x1, support = self._full_window(part, _PART_MARGIN)
         crop_out = out[y0:y1, x0:x1]
         crop_base = base[y0:y1, x0:x1]
         # 'fg' of the grabCut = the side the click asks for
@@ -710,7 +718,7 @@ class ClickRefiner:
         gc = np.where(side & ~support, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
         gc[support] = cv2.GC_PR_FGD
         cx, cy = int(pt[0]) - x0, int(pt[1]) - y0
-        gc[max(0, cy - 1):cy + 2, max(0, cx - 1):cx + 2] = cv2.GC_FGD
+        gc[_around(cx, cy)] = cv2.GC_FGD
         if not ((gc == cv2.GC_BGD).any() and (gc == cv2.GC_FGD).any()):
             return
         bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
@@ -720,7 +728,7 @@ class ClickRefiner:
         # confidence: only pixels clearly nearer in colour to the other side than to the
         # click go back (a part of one colour with its surroundings stays whole)
         lab = cv2.cvtColor(img, cv2.COLOR_RGB2Lab).astype(np.float32)
-        click = np.median(lab[max(0, cy - 1):cy + 2, max(0, cx - 1):cx + 2].reshape(-1, 3), 0)
+        click = np.median(lab[_around(cx, cy)].reshape(-1, 3), 0)
         other = gc == cv2.GC_BGD
         if other.any():
             far = (np.linalg.norm(lab - click, axis=2)
