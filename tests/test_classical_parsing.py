@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from helpers.segmentation.classical_parsing import PersonParse, parse_person
+from helpers.segmentation.classical_parsing import (
+    _SNAP_SIDE,
+    PersonParse,
+    _snap_boundaries,
+    parse_person,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "cloth_parsing"
 
@@ -193,8 +198,6 @@ def _two_garments_drawn(shift: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def test_boundary_refinement_moves_each_garment_onto_the_edges():
-    from helpers.segmentation.classical_parsing import _snap_boundaries
-
     img, truth, off = _two_garments_drawn(shift=4)
     probs = 0.2 + 0.6 * (off[None] == np.arange(4)[:, None, None]).astype(np.float32)
     probs /= probs.sum(0, keepdims=True)
@@ -213,8 +216,6 @@ def test_boundary_refinement_moves_each_garment_onto_the_edges():
 def test_boundary_refinement_of_a_large_photo_runs_on_a_reduced_copy():
     import cv2
 
-    from helpers.segmentation.classical_parsing import _SNAP_SIDE, _snap_boundaries
-
     img, truth, off = _two_garments_drawn(shift=4)
     k = 12                                   # 1920 x 1440: above the reduced copy's side
     assert max(img.shape[:2]) * k > _SNAP_SIDE
@@ -228,8 +229,6 @@ def test_boundary_refinement_of_a_large_photo_runs_on_a_reduced_copy():
 
 
 def test_boundary_refinement_keeps_labels_that_already_follow_the_edges():
-    from helpers.segmentation.classical_parsing import _snap_boundaries
-
     img, truth, _ = _two_garments_drawn(shift=0)
     probs = (truth[None] == np.arange(4)[:, None, None]).astype(np.float32)
     labels, new_probs = _snap_boundaries(img, truth, probs, band=8)
