@@ -550,6 +550,22 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that comes within the block and act on it when the block is done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    frames: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda _signum, frame: frames.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if frames and callable(previous):
+            previous(signal.SIGINT, frames[0])
+
+
 
 
 def describe_engine(client: Any) -> str:
@@ -695,7 +711,11 @@ def _finish(result: JobResult, manifest: Manifest, bar: Any, photo: Path, digest
     if report.get("content_sha256") not in (None, digest) and report["status"] == "ok":
         report = {**report, "status": "failed",
                   "error": "the file changed while the run read it: run again"}
-    _record(result, manifest, photo, digest, report, parameters, run_id, names, photos_dir)
+    # A Ctrl-C between the manifest row and the job's result would leave a photo that the
+    # manifest calls done and the metrics call not finished: it waits until both are written
+    with _sigint_deferred():
+        _record(result, manifest, photo, digest, report, parameters, run_id, names,
+                photos_dir)
     for note in report.get("warnings", []):
         bar.write(display_path(f"note: {photo.name}: {note}"))
     if report["status"] != "ok":

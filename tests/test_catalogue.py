@@ -430,6 +430,36 @@ def test_a_torn_manifest_line_is_ignored_and_the_next_row_starts_on_its_own_line
     assert list(catalogue.read_manifest(path)) == ["a", "c"]
 
 
+class _InterruptedWhileWriting(catalogue.Manifest):
+    """A manifest whose row is written when Ctrl-C comes, as in a real run."""
+
+    def append(self, row):
+        super().append(row)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_while_a_photo_is_recorded_acts_after_the_manifest_and_result_agree(tmp_path):
+    manifest = _InterruptedWhileWriting(tmp_path / catalogue.MANIFEST_NAME)
+    result = catalogue.JobResult()
+    photo = tmp_path / "photo.png"
+    report = {"status": "ok", "content_sha256": "ab", "files": {"x": "cd"}}
+    with pytest.raises(KeyboardInterrupt):
+        catalogue._finish(result, manifest, _NoBar(), photo, "ab", report, {}, "run",
+                          {photo: "photo.png"}, tmp_path)
+    manifest.close()
+    assert list(catalogue.read_manifest(manifest.path)) == [str(photo)]
+    assert [item["input"] for item in result.processed] == [str(photo)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _NoBar:
+    def write(self, text):
+        pass
+
+    def update(self, count):
+        pass
+
+
 def test_names_that_are_not_utf8_or_near_the_length_limit_work_in_folder_mode(
         four_photos, tmp_path, capsys, dask_cluster):
     content = tmp_path / "content"
