@@ -180,6 +180,21 @@ def test_next_click_goes_to_the_interior_of_the_largest_error():
     assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
 
 
+def test_no_head_cuts_photo_and_labels_below_the_garments_top():
+    from benchmarks.parsing import without_head
+
+    labels = np.zeros((24, 3), np.uint8)
+    labels[4:12] = 1
+    labels[12:20] = 2  # garments on rows 4-19: 16 rows, 5 % of them rounds to 1
+    photo = np.repeat(np.arange(24, dtype=np.uint8)[:, None, None], 3, axis=1)
+    photo = np.repeat(photo, 3, axis=2)
+    cut_photo, cut_labels = without_head(photo, labels)
+    assert cut_photo[:, 0, 0].tolist() == list(range(5, 24))
+    np.testing.assert_array_equal(cut_labels, labels[5:])
+    empty = np.zeros_like(labels)
+    assert without_head(photo, empty)[0] is photo and without_head(photo, empty)[1] is empty
+
+
 @pytest.mark.slow
 @pytest.mark.needs_shared
 def test_parsing_benchmark_quick_run_writes_json_and_markdown(tmp_path):
