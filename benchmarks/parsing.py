@@ -403,8 +403,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     max_clicks = 1 if args.quick else args.max_clicks
-    stem = ("parsing_quick" if args.quick else f"parsing_{args.segmentation}"
-            + ("_no_head" if args.no_head else ""))
+    variant = "_no_head" if args.no_head else ""
+    stem = "parsing_quick" if args.quick else f"parsing_{args.segmentation}{variant}"
     out = args.out or RESULTS / f"{stem}.json"
     md_path = args.markdown or out.with_suffix(".md")
     overlays = None if args.no_overlays or args.quick else args.overlays
