@@ -164,10 +164,14 @@ def class_at(labels: np.ndarray, xy: Sequence[float]) -> int:
 def click_pixel(xy: Sequence[float], shape_hw: Sequence[int]) -> tuple[int, int]:
     """Round a click ``(x, y)`` (pixels: column, row) to the pixel ``(col, row)`` it hits.
 
+    The one convention of the package: pixel ``(col, row)`` covers ``x`` in
+    ``[col - 0.5, col + 0.5)`` and ``y`` likewise, so a click is inside a ``W``-wide image
+    for ``x`` in ``[-0.5, W - 0.5)``.
+
     Raises
     ------
     ValueError
-        Not a pair of numbers, or outside the image (the message gives its size).
+        Not a pair of finite numbers, or outside the image (the message gives its size).
     """
     try:
         x, y = xy
@@ -175,12 +179,16 @@ def click_pixel(xy: Sequence[float], shape_hw: Sequence[int]) -> tuple[int, int]
         raise ValueError(f"a click must be an (x, y) pair, got {xy!r}") from exc
     if not (_is_number(x) and _is_number(y)):
         raise ValueError(f"a click must be an (x, y) pair of numbers, got {xy!r}")
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError(f"click (x={x:g}, y={y:g}) is not a finite position; give the column "
+                         "x and the row y in pixels")
     height, width = int(shape_hw[0]), int(shape_hw[1])
     col, row = int(np.floor(float(x) + 0.5)), int(np.floor(float(y) + 0.5))
     if not (0 <= col < width and 0 <= row < height):
         raise ValueError(
             f"click (x={x:g}, y={y:g}) is outside the image of width {width} and height "
-            f"{height}; x must be in [0, {width - 1}] and y in [0, {height - 1}]"
+            f"{height}; x must be in [0, {width - 1}] and y in [0, {height - 1}], each "
+            "rounded to the nearest pixel"
         )
     return col, row
 

@@ -278,6 +278,13 @@ def test_bad_inputs_raise_clear_errors(person):
         refiner.region({1}, positive=[(130, 5)])
     with pytest.raises(ValueError, match="negative click"):
         refiner.region({1}, negative=[(5, -1)])
+    with pytest.raises(ValueError, match=r"positive click: click \(x=inf, y=5\) is not a finite"):
+        refiner.region({1}, positive=[(np.inf, 5)])
+    # the package's one convention: a click hits its nearest pixel (as class_at does)
+    with pytest.raises(ValueError, match="negative click: click .* is outside the image"):
+        refiner.region({1}, negative=[(width - 0.5, 5)])
+    np.testing.assert_array_equal(refiner.region({1}, negative=[(-0.4, 5)]),
+                                  refiner.region({1}, negative=[(0, 5)]))
     with pytest.raises(ValueError, match=r"\(x, y\) pairs"):
         refiner.region({1}, positive=[(1, 2, 3)])
     with pytest.raises(ValueError, match="unknown class id 4"):

@@ -7,6 +7,7 @@ from helpers.segment import (
     PALETTE,
     class_at,
     classes_present,
+    click_pixel,
     colorize_labels,
     resolve_region,
     select_region,
@@ -60,6 +61,17 @@ def test_class_at_exact_values_and_rounding():
         class_at(LABELS, (5, 0))
     with pytest.raises(ValueError, match=r"x must be in \[0, 4\] and y in \[0, 3\]"):
         class_at(LABELS, (-1, 2))
+
+
+def test_a_click_hits_its_nearest_pixel_up_to_half_a_pixel_beyond_the_border():
+    assert click_pixel((-0.5, -0.4), (4, 5)) == (0, 0)
+    assert click_pixel((4.49, 3.49), (4, 5)) == (4, 3)
+    for outside in ((4.5, 0), (0, 3.5), (-0.51, 0)):
+        with pytest.raises(ValueError, match="outside the image"):
+            click_pixel(outside, (4, 5))
+    for x, y in ((np.inf, 1), (1, -np.inf), (np.nan, 1)):
+        with pytest.raises(ValueError, match=r"is not a finite position"):
+            click_pixel((x, y), (4, 5))
 
 
 def test_select_region_errors():

@@ -72,6 +72,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from helpers._checks import check_image, check_labels, check_map
+from helpers.segment import click_pixel
 from helpers.segmentation.boundary import snap_to_edges
 
 __all__ = ["ClickRefiner", "GARMENT_CLASS_IDS", "WORKING_SIDE"]
@@ -316,13 +317,14 @@ class ClickRefiner:
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"{kind} clicks must be a sequence of (x, y) pairs, got shape "
                              f"{pts.shape}")
+        # one convention with the rest of the package: a click hits its nearest pixel
+        pixels = []
         for x, y in pts:
-            if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < width and 0 <= y < height):
-                raise ValueError(
-                    f"{kind} click (x={x:g}, y={y:g}) lies outside the image of width {width} "
-                    f"and height {height} (x is the column in [0, {width}), y the row in "
-                    f"[0, {height}))")
-        return pts
+            try:
+                pixels.append(click_pixel((x, y), (height, width)))
+            except ValueError as exc:
+                raise ValueError(f"{kind} click: {exc}") from None
+        return np.asarray(pixels, dtype=np.float64)
 
     # ------------------------------------------------------------------ click mechanics
     def _click_node(self, pt: np.ndarray) -> int:
