@@ -3,7 +3,8 @@
 * :func:`display_path` turns any path into one printable line: bytes that are not
   UTF-8 become ``\\xNN`` and control characters (a newline, an escape sequence, a
   right-to-left override) are escaped, so a name can neither break a log line nor
-  raise ``UnicodeEncodeError`` when printed.
+  raise ``UnicodeEncodeError`` when printed; :func:`display_message` does the same to
+  each line of a message that has several (a missing weight file's sources).
 * :func:`name_limit` and :func:`fit_name` keep a file name within the folder's limit
   (``NAME_MAX``, 255 bytes on most Linux and macOS file systems), counted in bytes of
   the file-system encoding, with room left for what is added to it later (a stage
@@ -16,7 +17,7 @@ import hashlib
 import os
 import unicodedata
 
-__all__ = ["DEFAULT_NAME_MAX", "display_path", "fit_name", "name_limit"]
+__all__ = ["DEFAULT_NAME_MAX", "display_message", "display_path", "fit_name", "name_limit"]
 
 #: Name length limit in bytes when the folder cannot be asked (POSIX NAME_MAX on Linux).
 DEFAULT_NAME_MAX = 255
@@ -59,6 +60,24 @@ def display_path(path: str | bytes | os.PathLike) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def display_message(text: str, indent: str = "    ") -> str:
+    """A message of one or more lines, each made printable as :func:`display_path` does.
+
+    Parameters
+    ----------
+    text : str
+        The message; its own line breaks are kept.
+    indent : str, optional
+        Put before every line after the first, so that they read as one message.
+
+    Returns
+    -------
+    str
+        The lines joined by ``"\\n" + indent``.
+    """
+    return ("\n" + indent).join(display_path(line) for line in text.split("\n"))
 
 
 def name_limit(folder: str | os.PathLike) -> int:

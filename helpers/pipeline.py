@@ -505,6 +505,35 @@ class Pipeline:
         return " · ".join(f"{stage} {backend} on {backend_device(backend)}"
                           for stage, backend in self.backends.items())
 
+    def fetch_weights(self) -> dict[str, Any]:
+        """Make sure the weights of each pretrained back-end chosen are in the cache.
+
+        Back-ends load their weights on first use; call this before handing work to
+        other processes (``helpers.run``'s Dask workers), so that a download happens once
+        and a missing file is reported once, before any photo.
+
+        Returns
+        -------
+        dict
+            Stage name to the ``pathlib.Path`` of its weights file; stages on offline
+            back-ends are absent.
+
+        Raises
+        ------
+        helpers.weights.WeightsUnavailableError
+            No valid copy in the cache and none could be downloaded (or ``download=False``);
+            the message lists the sources and where to place the file.
+        helpers.weights.WeightsCorruptError
+            The file is there but is not the registered one.
+        """
+        paths = {}
+        for stage, backend in self.backends.items():
+            name = _weights_of(backend)
+            if name is not None:
+                paths[stage] = weights_module.ensure_weights(
+                    name, cache=self._weights_cache, download=self._download)
+        return paths
+
     def _make_segmenter(self, options: dict[str, Any]) -> segmentation.SegmentationBackend:
         name = self.backends["segmentation"]
         if segmentation.backend_class(name).capabilities.needs_weights:

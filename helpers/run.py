@@ -45,7 +45,7 @@ from typing import Any
 from helpers import RESULTS_DIR, catalogue
 from helpers.blend import BLEND_METHODS
 from helpers.notebook_support import NOTEBOOK_STAGES, NOTEBOOKS_DIR
-from helpers.paths import display_path
+from helpers.paths import display_message, display_path
 from helpers.pipeline import SALIENCY_BACKENDS, SEGMENTATION_BACKENDS, STYLIZATION_BACKENDS
 
 EXIT_OK = 0
@@ -679,6 +679,7 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
                                "max_side": max_side, "output_dir": str(output_dir)}
     backends: dict[str, str] = {}
     failures: list[str] = []
+    job_errors: set[str] = set()
 
     if notebooks:
         print(f"notebooks: {len(notebooks)} from {display_path(notebooks[0].parent)} -> "
@@ -731,6 +732,7 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
         if job.error:
             summary["photos"]["error"] = job.error
             failures.append(f"{job.error} ({len(job.not_finished)} photo(s) not processed)")
+            job_errors.add(failures[-1])
         if job.interrupted:
             failures.extend(display_path(f"photo {path}: not finished (interrupted)")
                             for path in job.not_finished)
@@ -753,7 +755,10 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
     if shown:
         print(f"FAILED: {len(shown)} problem(s) in {seconds:.1f} s:", file=sys.stderr)
         for line in shown:
-            print(f"  {display_path(line)}", file=sys.stderr)
+            # a photo's message may hold its name, which must stay on one line; the job's
+            # own messages (the sources of a missing weight file) keep their lines
+            shown_line = display_message(line) if line in job_errors else display_path(line)
+            print(f"  {shown_line}", file=sys.stderr)
     if failures:
         print(f"metrics: {display_path(metrics_path)}", file=sys.stderr)
     else:
@@ -800,11 +805,14 @@ def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Seque
                   style: str, output_dir: Path, args: argparse.Namespace, *,
                   backend_args: dict[str, str], max_side: int, workers: int,
                   backends: dict[str, str]) -> catalogue.JobResult:
-    """Resolve the back-ends here, then run :func:`helpers.catalogue.run_job`."""
+    """Resolve the back-ends and fetch their weights here, then run
+    :func:`helpers.catalogue.run_job` (whose ``error`` says why no photo ran when the
+    weights cannot be had)."""
     import hashlib
 
     from helpers.notebook_support import image_label, load_style
     from helpers.pipeline import Pipeline
+    from helpers.weights import WeightsCorruptError, WeightsUnavailableError
 
     pipeline = Pipeline(max_side=max_side, **backend_args)
     if args.garment != "auto" and not pipeline.has_classes:
@@ -812,6 +820,12 @@ def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Seque
               f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
     print(f"backends: {pipeline.backend_line()}")
     backends.update(pipeline.backends)
+    try:
+        # here, once: each worker would otherwise fail on it photo by photo
+        pipeline.fetch_weights()
+    except (WeightsUnavailableError, WeightsCorruptError) as exc:
+        return catalogue.JobResult(not_finished=[str(photo) for photo in photos],
+                                   engine="not started", error=str(exc))
     style_image = load_style(style)
     spec = catalogue.JobSpec(
         style_name=image_label(style),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers.images import atomic_write_bytes, save_image, save_json
-from helpers.paths import display_path, fit_name, name_limit
+from helpers.paths import display_message, display_path, fit_name, name_limit
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -73,3 +73,9 @@ def test_fit_name_with_a_tag_keeps_the_odd_bytes_of_a_long_name():
     assert len(os.fsencode(fitted)) <= 100
     kept = os.fsencode(fitted)[:-len("-0123abcd_tartan.png")]
     assert kept == (b"caf\xe9" * 80)[:len(kept)] and len(kept) == 100 - 20
+
+
+def test_display_message_keeps_its_lines_indented_and_escapes_each():
+    assert display_message("not available.\nSources:\n  - x\x1b[2J") == (
+        "not available.\n    Sources:\n      - x\\x1b[2J")
+    assert display_message("one line", indent="  ") == "one line"

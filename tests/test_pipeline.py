@@ -357,6 +357,22 @@ def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cach
         pipe.parsing()
 
 
+def test_fetch_weights_gives_each_pretrained_stage_its_file_and_names_a_missing_one(
+        empty_cache, monkeypatch):
+    spec = dataclasses.replace(weights.REGISTRY["u2netp_onnx"], md5=None, size_bytes=128)
+    monkeypatch.setitem(weights.REGISTRY, "u2netp_onnx", spec)
+    empty_cache.mkdir(parents=True)
+    (empty_cache / spec.filename).write_bytes(b"\x80\x02" * 64)
+    pipe = Pipeline(segmentation="classical_parsing", saliency="u2netp_onnx", download=False,
+                    notify=None)
+    assert pipe.fetch_weights() == {"saliency": empty_cache / spec.filename}
+    assert _offline().fetch_weights() == {}
+    pipe = Pipeline(segmentation="u2net_cloth_onnx", saliency="person_matte", download=False,
+                    notify=None)
+    with pytest.raises(weights.WeightsUnavailableError, match="u2net_cloth_seg.onnx"):
+        pipe.fetch_weights()
+
+
 def test_memory_estimate_and_check_with_injected_figures(monkeypatch):
     from helpers import pipeline
 

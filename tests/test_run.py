@@ -87,6 +87,32 @@ def test_one_good_photo_exits_zero(photo_folder, tmp_path, capsys):
     assert json.loads((tmp_path / "metrics.json").read_text())["ok"] is True
 
 
+def test_missing_weights_are_reported_once_before_any_photo(photo_folder, tmp_path, capsys,
+                                                             monkeypatch):
+    from helpers import weights
+
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))  # an empty cache
+
+    def no_network(source, *args, **kwargs):
+        raise OSError(f"no network in this test ({source.ref})")
+
+    monkeypatch.setattr(weights, "_fetch", no_network)
+    started = []
+    monkeypatch.setattr(catalogue, "run_job", lambda *a, **k: started.append(a))
+    status = main(["--no-notebooks", "--quick", "--content", str(photo_folder),
+                   "--output", str(tmp_path / "out"), "--segmentation", "u2net_cloth_onnx"])
+    out, err = capsys.readouterr()
+    assert status == EXIT_FAILED and started == []
+    assert err.count("weights 'u2net_cloth_seg_onnx' (u2net_cloth_seg.onnx) are not "
+                     "available") == 1
+    # the message keeps its lines (indented under the first), not literal "\n"
+    assert "\n    Sources:\n" in err and "\\n" not in err
+    assert "(3 photo(s) not processed)" in err and "3 not finished" in out
+    assert "(not started)" in out
+    assert not (tmp_path / "out" / "photos").exists() or not any(
+        (tmp_path / "out" / "photos").iterdir())
+
+
 def test_unwritable_output_directory_is_a_clear_error_before_any_work(
         photo_folder, tmp_path, capsys, monkeypatch):
     def must_not_run(*args, **kwargs):
