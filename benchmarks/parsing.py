@@ -229,6 +229,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{s['first_mask_s']['median']:.2f} s / {s['first_mask_s']['max']:.2f} s | "
             + (f"{click['median'] * 1e3:.0f} ms / {click['max'] * 1e3:.0f} ms |" if click
                else "– |"))
+    lines += ["", f"NoC@85: the clicks needed to reach IoU {NOC_IOU:.2f}, counted as "
+              f"{max_clicks + 1} where {max_clicks} click(s) never reach it."]
     one = results.get("at_1mp")
     if one:
         lines += ["", f"At 1 MP (the photos upscaled, {len(one['runs'])} photos): first mask "
@@ -314,6 +316,7 @@ def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
         overlays: Path | None, time_1mp: int, *, no_head: bool = False) -> dict[str, Any]:
     from helpers.files import save_image
     from helpers.pipeline import Pipeline
+    from helpers.weights import WeightsCorruptError, WeightsUnavailableError
 
     if not fixtures.is_dir():
         raise SystemExit(f"no fixtures at {fixtures}: the cloth-parsing fixtures live in "
@@ -328,6 +331,10 @@ def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
         ids = ids[:limit]
     rows: list[dict[str, Any]] = []
     pipeline = Pipeline(segmentation=backend, saliency="person_matte", notify=None)
+    try:
+        pipeline.fetch_weights()
+    except (WeightsCorruptError, WeightsUnavailableError) as exc:
+        raise SystemExit(f"error: {exc}") from None
     for photo_id in ids:
         photo, labels = load_fixture(fixtures, photo_id)
         if no_head:
@@ -382,11 +389,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="segmentation back-end (default: the offline classical parser)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES,
                         help=f"folder of NNN_photo.png / NNN_labels.png (default {FIXTURES})")
-    parser.add_argument("--max-clicks", type=int, default=5, help="clicks per garment (5)")
+    parser.add_argument("--max-clicks", type=int,
+                        help="clicks per garment (default 5; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="2 photos, 1 click, no 1 MP timing (what the tests run)")
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/"
-                        "parsing_<backend>.json)")
+                        "parsing_<backend>.json; parsing_quick.json with --quick; "
+                        "_no_head before .json with --no-head)")
     parser.add_argument("--markdown", type=Path, help="markdown path (default beside --out)")
     parser.add_argument("--overlays", type=Path, default=RESULTS / "overlays",
                         help="folder for the overlay sheets (ignored by git)")
@@ -395,6 +404,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="cut each photo below the chin (no face to anchor on), as "
                         "catalogue photos often are; no 1 MP timing")
     args = parser.parse_args(argv)
+    if args.max_clicks is None:
+        args.max_clicks = 1 if args.quick else 5
     if not 1 <= args.max_clicks <= 20:
         parser.error(f"--max-clicks must be between 1 and 20, got {args.max_clicks}")
     return args
@@ -402,9 +413,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    max_clicks = 1 if args.quick else args.max_clicks
+    max_clicks = args.max_clicks
     variant = "_no_head" if args.no_head else ""
-    stem = "parsing_quick" if args.quick else f"parsing_{args.segmentation}{variant}"
+    stem = f"parsing_quick{variant}" if args.quick else f"parsing_{args.segmentation}{variant}"
     out = args.out or RESULTS / f"{stem}.json"
     md_path = args.markdown or out.with_suffix(".md")
     overlays = None if args.no_overlays or args.quick else args.overlays

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,6 +179,30 @@ def test_next_click_goes_to_the_interior_of_the_largest_error():
     assert next_click(reference, reference) is None
     assert iou(prediction, reference) == pytest.approx(160 / (160 + 128))
     assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
+
+
+def test_parsing_benchmark_without_the_weights_says_so_without_a_traceback(tmp_path,
+                                                                           monkeypatch):
+    from benchmarks import parsing
+    from helpers import weights
+
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))  # an empty cache
+
+    def no_network(source, *args, **kwargs):
+        raise OSError(f"no network in this test ({source.ref})")
+
+    monkeypatch.setattr(weights, "_fetch", no_network)
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(fixtures / "001_photo.png")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(fixtures / "001_labels.png")
+    with pytest.raises(SystemExit) as exit_info:
+        parsing.main(["--quick", "--segmentation", "u2net_cloth_onnx", "--fixtures",
+                      str(fixtures), "--out", str(tmp_path / "out.json")])
+    message = str(exit_info.value)
+    assert message.startswith("error: weights 'u2net_cloth_seg_onnx' (u2net_cloth_seg.onnx) "
+                              "are not available") and "no network in this test" in message
+    assert not (tmp_path / "out.json").exists()
 
 
 def test_no_head_cuts_photo_and_labels_below_the_garments_top():
