@@ -562,7 +562,9 @@ class ClickRefiner:
         """Full-size ``(H, W) bool`` mask of the chosen garment class(es) after the clicks.
 
         ``positive`` / ``negative`` are sequences of ``(x, y)`` clicks in full-size pixels
-        (x the column, y the row). Without clicks the result is exactly
+        (x the column, y the row), each taken at its nearest pixel
+        (:func:`helpers.segment.click_pixel`, which raises ``ValueError`` for a click off
+        the image or not finite). Without clicks the result is exactly
         ``np.isin(labels, class_ids)``.
         """
         ids = self._check_ids(class_ids)
