@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks.parsing --quick           # 2 photos, 1 click: proves it works
     python -m benchmarks.parsing --segmentation grabcut
     python -m benchmarks.parsing --no-head         # each photo cut below the chin
+    python -m benchmarks.parsing --jpeg 60         # each photo saved as a JPEG first
 
 It reads ``../shared/fixtures/cloth_parsing/`` (16 photos with the labels the reference
 U²-Net cloth model gave them; another folder with ``--fixtures``) and, for each photo and
@@ -25,9 +26,11 @@ each garment class covering at least 1 % of its pixels, asks the pipeline's entr
 The photos are split in two halves (alternate ids in sorted order: ``dev`` and
 ``held_out``), reported apart and together, so that a method tuned on some photos shows
 whether it generalises. ``--no-head`` cuts each photo (and its labels) below the chin, as
-catalogue photos often are: the parser then has no face to anchor the body on. Writes
-``benchmarks/results/parsing_<backend>.json`` and ``.md`` (``--no-head``:
-``parsing_<backend>_no_head.*``; ``--quick``: ``parsing_quick.*``, ignored by git) and,
+catalogue photos often are: the parser then has no face to anchor the body on.
+``--jpeg Q`` encodes each photo as a JPEG of quality Q (as most photos reach users) and
+decodes it before the parse. Writes ``benchmarks/results/parsing_<backend>.json`` and
+``.md`` (``--no-head``, ``--jpeg 60``: ``parsing_<backend>_no_head_jpeg60.*`` and so on;
+``--quick``: ``parsing_quick*``, ignored by git) and,
 per photo, an overlay sheet under ``benchmarks/results/overlays/`` (ignored by git:
 pictures of the fixtures are never committed).
 """
@@ -209,7 +212,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"# Garment parsing: `{results['backend']}` ({results['created']})", "",
              f"Fixtures: {results['config']['fixtures']} ({results['photos']} photos"
              + ("; each cut below the chin, --no-head" if results["config"].get("no_head")
-                else "") + "); "
+                else "")
+             + (f"; each saved as a JPEG of quality {results['config']['jpeg']}, --jpeg"
+                if results["config"].get("jpeg") else "") + "); "
              f"machine: {results['machine']}.", "",
              "| photos | pairs | " + " | ".join(
                  f"IoU@{k}" for k in _reported_clicks(max_clicks)) + " | NoC@85 | worst click | "
@@ -312,8 +317,28 @@ def without_head(photo: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return np.ascontiguousarray(photo[cut:]), np.ascontiguousarray(labels[cut:])
 
 
+def as_jpeg(photo: np.ndarray, quality: int) -> np.ndarray:
+    """``(H, W, 3) uint8`` photo after a round trip through a JPEG of ``quality`` (1-100,
+    Pillow's encoder with its default 4:2:0 chroma subsampling)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def variant_suffix(no_head: bool, jpeg: int | None) -> str:
+    """``"_no_head"``, ``"_jpeg60"``, both or neither: what names a variant's results."""
+    return ("_no_head" if no_head else "") + (f"_jpeg{jpeg}" if jpeg else "")
+
+
 def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
-        overlays: Path | None, time_1mp: int, *, no_head: bool = False) -> dict[str, Any]:
+        overlays: Path | None, time_1mp: int, *, no_head: bool = False,
+        jpeg: int | None = None) -> dict[str, Any]:
     from helpers.files import save_image
     from helpers.pipeline import Pipeline
     from helpers.weights import WeightsCorruptError, WeightsUnavailableError
@@ -339,6 +364,8 @@ def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
         photo, labels = load_fixture(fixtures, photo_id)
         if no_head:
             photo, labels = without_head(photo, labels)
+        if jpeg:
+            photo = as_jpeg(photo, jpeg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "no person found" is measured, not shown
             photo_rows = evaluate_photo(pipeline, photo, labels, max_clicks)
@@ -346,7 +373,7 @@ def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
                 row.update(photo=photo_id, half=halves[photo_id])
             if overlays is not None:
                 save_image(overlay_sheet(photo, labels, pipeline, photo_rows),
-                           overlays / f"{backend}{'_no_head' if no_head else ''}_"
+                           overlays / f"{backend}{variant_suffix(no_head, jpeg)}_"
                                       f"{photo_id}.png")
         rows.extend(photo_rows)
         print(f"{photo_id} ({halves[photo_id]}): " + ", ".join(
@@ -363,7 +390,7 @@ def run(backend: str, fixtures: Path, max_clicks: int, limit: int | None,
                    f"{os.cpu_count()} cores",
         "config": {"fixtures": str(fixtures), "max_clicks": max_clicks,
                    "min_class_fraction": MIN_CLASS_FRACTION, "noc_iou": NOC_IOU,
-                   "no_head": no_head},
+                   "no_head": no_head, "jpeg": jpeg},
         "photos": len(ids), "targets": TARGETS,
         "split": {"dev": " ".join(i for i in ids if halves[i] == "dev"),
                   "held_out": " ".join(i for i in ids if halves[i] == "held_out"),
@@ -395,15 +422,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="2 photos, 1 click, no 1 MP timing (what the tests run)")
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/"
                         "parsing_<backend>.json; parsing_quick.json with --quick; "
-                        "_no_head before .json with --no-head)")
+                        "_no_head, _jpegQ before .json with --no-head, --jpeg Q)")
     parser.add_argument("--markdown", type=Path, help="markdown path (default beside --out)")
     parser.add_argument("--overlays", type=Path, default=RESULTS / "overlays",
                         help="folder for the overlay sheets (ignored by git)")
     parser.add_argument("--no-overlays", action="store_true", help="write no overlay sheets")
+    parser.add_argument("--jpeg", type=int, metavar="Q",
+                        help="save each photo as a JPEG of quality Q (1-100) before the parse; "
+                        "no 1 MP timing")
     parser.add_argument("--no-head", action="store_true",
                         help="cut each photo below the chin (no face to anchor on), as "
                         "catalogue photos often are; no 1 MP timing")
     args = parser.parse_args(argv)
+    if args.jpeg is not None and not 1 <= args.jpeg <= 100:
+        parser.error(f"--jpeg must be a quality between 1 and 100, got {args.jpeg}")
     if args.max_clicks is None:
         args.max_clicks = 1 if args.quick else 5
     if not 1 <= args.max_clicks <= 20:
@@ -414,13 +446,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     max_clicks = args.max_clicks
-    variant = "_no_head" if args.no_head else ""
+    variant = variant_suffix(args.no_head, args.jpeg)
     stem = f"parsing_quick{variant}" if args.quick else f"parsing_{args.segmentation}{variant}"
     out = args.out or RESULTS / f"{stem}.json"
     md_path = args.markdown or out.with_suffix(".md")
     overlays = None if args.no_overlays or args.quick else args.overlays
     results = run(args.segmentation, args.fixtures, max_clicks, 2 if args.quick else None,
-                  overlays, 0 if args.quick or args.no_head else 4, no_head=args.no_head)
+                  overlays, 0 if args.quick or args.no_head or args.jpeg else 4,
+                  no_head=args.no_head, jpeg=args.jpeg)
     from helpers.images import atomic_write_bytes, save_json
 
     save_json(results, out)

@@ -205,6 +205,22 @@ def test_parsing_benchmark_without_the_weights_says_so_without_a_traceback(tmp_p
     assert not (tmp_path / "out.json").exists()
 
 
+def test_jpeg_variant_round_trips_the_photo_and_names_its_results():
+    from benchmarks.parsing import as_jpeg, parse_args, variant_suffix
+
+    flat = np.full((16, 24, 3), (120, 80, 40), np.uint8)
+    decoded = as_jpeg(flat, 60)
+    assert decoded.shape == flat.shape and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - flat).max() <= 3  # a flat colour survives JPEG
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert np.abs(as_jpeg(noise, 10).astype(int) - noise).mean() > 20  # it is lossy
+    assert variant_suffix(False, None) == ""
+    assert variant_suffix(True, 60) == "_no_head_jpeg60"
+    assert variant_suffix(False, 85) == "_jpeg85"
+    with pytest.raises(SystemExit):
+        parse_args(["--jpeg", "0"])
+
+
 def test_no_head_cuts_photo_and_labels_below_the_garments_top():
     from benchmarks.parsing import without_head
 
