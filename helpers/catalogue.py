@@ -566,8 +566,6 @@ def _sigint_deferred() -> Iterator[None]:
             previous(signal.SIGINT, frames[0])
 
 
-
-
 def describe_engine(client: Any) -> str:
     """``"dask <version>, N workers at ADDRESS"``."""
     import distributed

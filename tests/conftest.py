@@ -28,3 +28,24 @@ def dask_cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """An empty weights cache for this test (``$CLOTHSTYLE_CACHE_DIR``)."""
+    from helpers import weights
+
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))
+    return tmp_path / "weights"
+
+
+@pytest.fixture
+def unreachable_weights(empty_cache, monkeypatch):
+    """An empty cache and every download failing at once, as with no network."""
+    from helpers import weights
+
+    def no_network(source, *args, **kwargs):
+        raise OSError(f"no network in this test ({source.ref})")
+
+    monkeypatch.setattr(weights, "_fetch", no_network)
+    return empty_cache

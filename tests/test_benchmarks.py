@@ -181,17 +181,10 @@ def test_next_click_goes_to_the_interior_of_the_largest_error():
     assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
 
 
-def test_parsing_benchmark_without_the_weights_says_so_without_a_traceback(tmp_path,
-                                                                           monkeypatch):
+def test_parsing_benchmark_without_the_weights_says_so_without_a_traceback(
+        tmp_path, unreachable_weights):
     from benchmarks import parsing
-    from helpers import weights
 
-    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))  # an empty cache
-
-    def no_network(source, *args, **kwargs):
-        raise OSError(f"no network in this test ({source.ref})")
-
-    monkeypatch.setattr(weights, "_fetch", no_network)
     fixtures = tmp_path / "fixtures"
     fixtures.mkdir()
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(fixtures / "001_photo.png")

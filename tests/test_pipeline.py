@@ -23,12 +23,6 @@ def style():
     return sample_style("stripes")
 
 
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))
-    return tmp_path / "weights"
-
-
 def _offline(**kwargs):
     return Pipeline(segmentation="classical_parsing", saliency="person_matte", max_side=128,
                     notify=None, **kwargs)

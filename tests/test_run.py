@@ -88,15 +88,7 @@ def test_one_good_photo_exits_zero(photo_folder, tmp_path, capsys):
 
 
 def test_missing_weights_are_reported_once_before_any_photo(photo_folder, tmp_path, capsys,
-                                                             monkeypatch):
-    from helpers import weights
-
-    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "weights"))  # an empty cache
-
-    def no_network(source, *args, **kwargs):
-        raise OSError(f"no network in this test ({source.ref})")
-
-    monkeypatch.setattr(weights, "_fetch", no_network)
+                                                             monkeypatch, unreachable_weights):
     started = []
     monkeypatch.setattr(catalogue, "run_job", lambda *a, **k: started.append(a))
     status = main(["--no-notebooks", "--quick", "--content", str(photo_folder),
