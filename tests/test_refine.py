@@ -115,6 +115,34 @@ def test_negative_click_removes_the_whole_neck_not_a_disc(person):
     assert out[base & _beyond(parts["neck"])].all()
 
 
+def test_a_click_at_the_edge_changes_a_strip_and_one_in_the_middle_the_whole_part():
+    # a click's depth (its distance from the mask's edge) says how thick the error is: at
+    # the edge of a missed sleeve it asks for a strip there, in the middle for the sleeve
+    # (the 007 failure: a click on a jacket's flap brought the same-coloured shorts)
+    image, parts = _person(320, 240)
+    labels = _labels(parts, upper=("torso", "right_sleeve"))
+    refiner = ClickRefiner(image, labels)
+    sleeve = parts["left_sleeve"]                        # columns 48-75, next to the torso
+    ys, xs = np.nonzero(sleeve)
+    edge = (float(xs.max() - 2), float(ys.mean()))
+    out = refiner.region({1}, positive=[edge])
+    added = out & (labels != 1)
+    assert out[int(edge[1]), int(edge[0])] and not added[~sleeve].any()
+    assert 0.05 < added[sleeve].mean() < 0.3
+    assert not added[:, :xs.min() + 10].any()         # the sleeve's far side stays out
+    assert refiner.region({1}, positive=[_centre(sleeve)])[sleeve].all()
+
+    labels = _labels(parts, upper=("torso", "left_sleeve", "right_sleeve", "neck"))
+    refiner = ClickRefiner(image, labels)
+    neck = parts["neck"]
+    ys, xs = np.nonzero(neck)
+    edge = (float(xs.min() + 2), float(ys.mean()))
+    out = refiner.region({1}, negative=[edge])
+    assert not out[int(edge[1]), int(edge[0])] and out[labels != 1].sum() == 0
+    assert 0.1 < out[neck].mean() < 0.5 and out[(labels == 1) & ~neck].all()
+    assert not refiner.region({1}, negative=[_centre(neck)])[neck].any()
+
+
 def test_negative_click_removes_a_background_patch_inside_the_mask(person):
     image, parts = person
     patch = np.zeros_like(parts["torso"])

@@ -39,6 +39,12 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   the chosen garment; the skin model is fitted from the parse itself: the superpixels it
   calls background with confidence inside the person matte (face, neck, arms), less what
   is like and near the click (a missed trouser leg on the matte is not skin).
+* A click's **depth** bounds its change. A click goes in the middle of what is wrong, so
+  its distance from the mask's edge (at the working size) says how thick the error is:
+  a change more than twice as thick as that (its largest distance to the unchanged
+  pixels) is not what the click asks (the same-coloured shorts under a jacket flap that
+  was clicked near the jacket's edge), and only the click's own part changes. A click in
+  the middle of a missed sleeve brings the sleeve; one at its edge, a strip there.
 * Each click's **own part** (the clicked superpixel and its like neighbours, often straddling
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
@@ -105,6 +111,7 @@ _MIXED_DELTA_E = 40.0       # Lab distance of a click's pixels from its superpix
 _WEAK_EDGE = 0.5            # mean contrast weight above which a part has no edge around it
 _SNAP_MARGIN = 1.0          # nats by which a redrawn pixel's colour must favour its new side
 _PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
+_DEPTH_RATIO = 2.0          # how many times its click's depth a click's change may be thick
 
 
 def _around(x: float, y: float) -> tuple[slice, slice]:
@@ -601,9 +608,11 @@ class ClickRefiner:
             current = m0 | added
             if not current[node] and pos_seed[node]:
                 a = self._grow(node, current, neg_seed)
+                own = a & self._seed_part(node, ~current & (self._sp_label == self._sp_label[node]))
+                if self._deeper_than_clicked(a, ~current, pos[k]):
+                    a = own
                 claims_add.append((k, a))
-                seeds.append((pos[k], True, a & self._seed_part(
-                    node, ~current & (self._sp_label == self._sp_label[node]))))
+                seeds.append((pos[k], True, own))
                 added |= a
         m1 = m0 | added
         claims_remove = []
@@ -612,9 +621,11 @@ class ClickRefiner:
             current = m1 & ~removed
             if current[node] and neg_seed[node]:
                 r = self._shrink(node, current, pos_seed)
+                own = r & self._seed_part(node, current & (self._sp_label == self._sp_label[node]))
+                if self._deeper_than_clicked(r, current, neg[k]):
+                    r = own
                 claims_remove.append((k, r))
-                seeds.append((neg[k], False, r & self._seed_part(
-                    node, current & (self._sp_label == self._sp_label[node]))))
+                seeds.append((neg[k], False, own))
                 removed |= r
 
         conflict = added & removed
@@ -644,6 +655,26 @@ class ClickRefiner:
                       + [(p, False, m) for p, m in zip(all_neg, neg_mixed, strict=True)])
             self._snap(out, base, clicks)
         return out
+
+    def _deeper_than_clicked(self, change: np.ndarray, side: np.ndarray, pt: np.ndarray) -> bool:
+        """Whether ``change`` (superpixels) is more than ``_DEPTH_RATIO`` times as thick as
+        the click at ``pt`` is deep in ``side`` (the part it is on: outside the mask for a
+        positive click, inside for a negative one), both at the working size.
+
+        A click goes in the middle of what is wrong, so its distance from the mask's edge
+        says how thick the error is; a change far thicker is not what it asks. Thickness is
+        the largest distance from a changed pixel to the unchanged ones.
+        """
+        clicked = side[self._sp].astype(np.uint8)
+        if clicked.all():
+            return False        # no edge to measure from (a garment built from nothing)
+        h, w = clicked.shape
+        col = min(w - 1, int(pt[0] * self._scale_xy[0]))
+        row = min(h - 1, int(pt[1] * self._scale_xy[1]))
+        depth = float(cv2.distanceTransform(clicked, cv2.DIST_L2, 5)[row, col])
+        thickness = float(cv2.distanceTransform(
+            change[self._sp].astype(np.uint8), cv2.DIST_L2, 5).max())
+        return thickness > _DEPTH_RATIO * max(depth, 1.0)
 
     def _full_window(self, part: np.ndarray, margin: int
                      ) -> tuple[int, int, int, int, np.ndarray]:
