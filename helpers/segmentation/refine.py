@@ -111,7 +111,7 @@ _MIXED_DELTA_E = 40.0       # Lab distance of a click's pixels from its superpix
 _WEAK_EDGE = 0.5            # mean contrast weight above which a part has no edge around it
 _SNAP_MARGIN = 1.0          # nats by which a redrawn pixel's colour must favour its new side
 _PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
-_DEPTH_RATIO = 2.0          # how many times its click's depth a click's change may be thick
+_DEPTH_RATIO = 2.0          # a click's change may be at most this times as thick as it is deep
 
 
 def _around(x: float, y: float) -> tuple[slice, slice]:
@@ -334,11 +334,14 @@ class ClickRefiner:
         return np.asarray(pixels, dtype=np.float64)
 
     # ------------------------------------------------------------------ click mechanics
-    def _click_node(self, pt: np.ndarray) -> int:
+    def _working_pixel(self, pt: np.ndarray) -> tuple[int, int]:
+        """``(row, column)`` of a full-size click at the working size."""
         h, w = self._sp.shape
-        c = min(w - 1, int(pt[0] * self._scale_xy[0]))
-        r = min(h - 1, int(pt[1] * self._scale_xy[1]))
-        return int(self._sp[r, c])
+        return (min(h - 1, int(pt[1] * self._scale_xy[1])),
+                min(w - 1, int(pt[0] * self._scale_xy[0])))
+
+    def _click_node(self, pt: np.ndarray) -> int:
+        return int(self._sp[self._working_pixel(pt)])
 
     def _histogram(self, weights: np.ndarray) -> np.ndarray:
         """Colour histogram of superpixels weighted by ``weights`` (bool or float)."""
@@ -668,10 +671,7 @@ class ClickRefiner:
         clicked = side[self._sp].astype(np.uint8)
         if clicked.all():
             return False        # no edge to measure from (a garment built from nothing)
-        h, w = clicked.shape
-        col = min(w - 1, int(pt[0] * self._scale_xy[0]))
-        row = min(h - 1, int(pt[1] * self._scale_xy[1]))
-        depth = float(cv2.distanceTransform(clicked, cv2.DIST_L2, 5)[row, col])
+        depth = float(cv2.distanceTransform(clicked, cv2.DIST_L2, 5)[self._working_pixel(pt)])
         thickness = float(cv2.distanceTransform(
             change[self._sp].astype(np.uint8), cv2.DIST_L2, 5).max())
         return thickness > _DEPTH_RATIO * max(depth, 1.0)
