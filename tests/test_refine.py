@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from helpers.images import sample_content
+from helpers.pipeline import Pipeline
 from helpers.segmentation.refine import ClickRefiner
 
 BG, SKIN, SHIRT, TROUSERS, DRESS = (205, 205, 200), (214, 164, 130), (40, 70, 170), (110, 70, 30), (
@@ -141,6 +144,22 @@ def test_a_click_at_the_edge_changes_a_strip_and_one_in_the_middle_the_whole_par
     assert not out[int(edge[1]), int(edge[0])] and out[labels != 1].sum() == 0
     assert 0.1 < out[neck].mean() < 0.5 and out[(labels == 1) & ~neck].all()
     assert not refiner.region({1}, negative=[_centre(neck)])[neck].any()
+
+
+def test_a_click_on_a_superpixel_drawn_across_an_edge_takes_the_part_of_its_colour():
+    # scikit-image's astronaut: the superpixel under (284, 420) lies mostly on the helmet's
+    # dark rim; the click is on the orange suit beside it, which the parse missed. It used
+    # to count as a sliver and add its 3 x 3 pixels only.
+    image = sample_content("astronaut")
+    pipe = Pipeline(segmentation="classical_parsing", saliency="person_matte", notify=None)
+    pipe.set_content(image)
+    base = pipe.region_mask("upper_body") > 0
+    x, y = 284, 420
+    assert not base[y, x]
+    added = (pipe.region_mask("upper_body", positive=[(x, y)]) > 0) & ~base
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab).astype(np.int16) - 128
+    orange = (lab[..., 1] > 15) & (lab[..., 2] > 15)        # the suit, not the grey helmet
+    assert orange[y, x] and added.sum() > 500 and orange[added].mean() > 0.9
 
 
 def test_negative_click_removes_a_background_patch_inside_the_mask(person):
@@ -321,6 +340,10 @@ def test_bad_inputs_raise_clear_errors(person):
         refiner.region([0, 1])
     with pytest.raises(ValueError, match="empty"):
         refiner.region([])
+    # ids only: a name, a float or None is named whole in the message
+    for ids in ("upper_body", 1.0, None):
+        with pytest.raises(ValueError, match=rf"class ids must be integers .*got {ids!r}"):
+            refiner.region(ids, positive=[(5, 5)])
 
 
 def test_positive_click_never_adds_what_looks_like_skin():

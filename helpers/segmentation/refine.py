@@ -49,9 +49,11 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
 
-* A click whose pixels are far unlike their superpixel lies on a **sliver** the
-  superpixel misses (a hem, a strip of background along a sleeve): it is decided at
-  pixel level only, by the boundary refinement below.
+* A click whose pixels are far unlike their superpixel is on the superpixel of its colour
+  and initial label beside it, when one is within a superpixel side (SLIC drew the
+  clicked one across an edge); when none is, it lies on a **sliver** the superpixels
+  miss (a hem, a strip of background along a sleeve): it is decided at pixel level
+  only, by the boundary refinement below.
 * Finally the **boundary of what the clicks changed** is redrawn on the photo's edges:
   within three quarters of a superpixel of it, :func:`~helpers.segmentation.boundary.
   snap_to_edges` (GrabCut in a band) decides each pixel where the colours on the two
@@ -295,12 +297,16 @@ class ClickRefiner:
         return probabilities
 
     def _check_ids(self, class_ids: Iterable[int]) -> tuple[int, ...]:
-        if isinstance(class_ids, (int, np.integer)):
-            class_ids = (class_ids,)
+        if isinstance(class_ids, (str, bytes, int, float, np.generic)) or not isinstance(
+                class_ids, Iterable):
+            class_ids = (class_ids,)  # one id (or something else, refused below by name)
         ids = []
         for c in class_ids:
             if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, np.integer)):
-                raise ValueError(f"class ids must be integers in {GARMENT_CLASS_IDS}, got {c!r}")
+                raise ValueError(
+                    f"class ids must be integers in {GARMENT_CLASS_IDS} (1 upper body, 2 lower "
+                    f"body, 3 full body), got {c!r}; helpers.segment.resolve_region turns "
+                    "names and clicks into ids")
             if int(c) not in GARMENT_CLASS_IDS:
                 raise ValueError(
                     f"unknown class id {int(c)}; valid garment ids: 1 (upper body), "
@@ -340,8 +346,26 @@ class ClickRefiner:
         return (min(h - 1, int(pt[1] * self._scale_xy[1])),
                 min(w - 1, int(pt[0] * self._scale_xy[0])))
 
+    def _click_colour(self, pt: np.ndarray) -> np.ndarray:
+        """Median CIE-Lab colour of the 3 x 3 full-size pixels around a click."""
+        patch = self._image[_around(int(pt[0]), int(pt[1]))].reshape(1, -1, 3)
+        lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2Lab)[0]
+        return np.median(lab.astype(np.float64), axis=0)
+
     def _click_node(self, pt: np.ndarray) -> int:
-        return int(self._sp[self._working_pixel(pt)])
+        """The superpixel a click is on: the one under it or, when that one is mostly of
+        another colour (SLIC drew it across an edge), the one of the click's colour and
+        initial label within a superpixel side of it."""
+        row, col = self._working_pixel(pt)
+        node = int(self._sp[row, col])
+        colour = self._click_colour(pt)
+        if float(np.linalg.norm(colour - self._mean[node])) <= _MIXED_DELTA_E:
+            return node
+        s = self._side
+        near = np.unique(self._sp[max(0, row - s):row + s + 1, max(0, col - s):col + s + 1])
+        near = near[self._sp_label[near] == self._sp_label[node]]
+        best = near[np.argmin(np.linalg.norm(self._mean[near] - colour, axis=1))]
+        return int(best)
 
     def _histogram(self, weights: np.ndarray) -> np.ndarray:
         """Colour histogram of superpixels weighted by ``weights`` (bool or float)."""
@@ -694,12 +718,10 @@ class ClickRefiner:
         return y0, y1, x0, x1, part[sp[rows][:, cols]]
 
     def _is_mixed(self, pt: np.ndarray) -> bool:
-        """Whether the clicked pixels are far unlike their superpixel (a sliver it misses)."""
-        x, y = int(pt[0]), int(pt[1])
-        patch = self._image[_around(x, y)].reshape(1, -1, 3)
-        lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2Lab)[0]
-        centre = np.median(lab.astype(np.float64), axis=0)
-        return float(np.linalg.norm(centre - self._mean[self._click_node(pt)])) > _MIXED_DELTA_E
+        """Whether the clicked pixels are far unlike the superpixel they are on (see
+        :meth:`_click_node`): a sliver the superpixels miss."""
+        return float(np.linalg.norm(self._click_colour(pt) - self._mean[self._click_node(pt)])
+                     ) > _MIXED_DELTA_E
 
     def _snap(self, out: np.ndarray, base: np.ndarray,
               clicks: list[tuple[np.ndarray, bool, bool]]) -> None:
