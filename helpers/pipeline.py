@@ -135,7 +135,9 @@ def _freeze(choice: Any) -> Any:
     if isinstance(choice, (list, tuple)):  # a list is a union, a tuple may be a click
         return (type(choice).__name__, *(_freeze(item) for item in choice))
     if isinstance(choice, np.generic):
-        return choice.item()
+        choice = choice.item()
+    if isinstance(choice, bool):
+        return ("bool", choice)  # True == 1 as a key, but it is no class id
     return choice
 
 
@@ -658,6 +660,8 @@ class Pipeline:
         from helpers.segmentation.base import check_clicks
 
         shape = self.content.shape[:2]
+        if isinstance(choice, np.ndarray):
+            choice = choice.tolist()  # an array reads as the list it holds (a union)
         positive = check_clicks(positive, shape, "positive")
         negative = check_clicks(negative, shape, "negative")
         segmenter = self.segmenter
@@ -671,11 +675,12 @@ class Pipeline:
 
         Parameters
         ----------
-        choice : str, int, (x, y) or list
+        choice : str, int, (x, y), list or None
             Back-ends with classes: a class name or id, a click ``(x, y)`` (the class
-            under it), a list of those (a union) or ``"outfit"``. Ignored by ``grabcut``
-            (with a warning when a class is named).
-        positive, negative : sequence of (x, y)
+            under it), a list of those (a union; a numpy array reads as its list) or
+            ``"outfit"``; None means ``"upper_body"``. Ignored by ``grabcut`` (with a
+            warning when a class is named).
+        positive, negative : sequence of (x, y), or None
             Clicks in full-size pixel coordinates (x = column, y = row). With classes:
             a positive click grows the chosen garment by the part around it, a negative
             click removes the wrong part it lands on (the same refinement engine for
@@ -688,8 +693,8 @@ class Pipeline:
         Raises
         ------
         ValueError
-            Unknown class, a click outside the image, or (without clicks) a class absent
-            from the photo: the message lists the classes present.
+            Unknown class, a click outside the image, or (without positive clicks) a
+            class absent from the photo: the message lists the classes present.
         """
         return self.prediction(choice, positive=positive, negative=negative).mask
 

@@ -179,11 +179,16 @@ def click_pixel(xy: Sequence[float], shape_hw: Sequence[int]) -> tuple[int, int]
         raise ValueError(f"a click must be an (x, y) pair, got {xy!r}") from exc
     if not (_is_number(x) and _is_number(y)):
         raise ValueError(f"a click must be an (x, y) pair of numbers, got {xy!r}")
-    if not (np.isfinite(x) and np.isfinite(y)):
+    height, width = int(shape_hw[0]), int(shape_hw[1])
+    try:
+        fx, fy = float(x), float(y)
+    except OverflowError:     # an integer beyond any float
+        raise ValueError("a click coordinate is too large for a float, far outside the image "
+                         f"of width {width} and height {height}") from None
+    if not (np.isfinite(fx) and np.isfinite(fy)):
         raise ValueError(f"click (x={x:g}, y={y:g}) is not a finite position; give the column "
                          "x and the row y in pixels")
-    height, width = int(shape_hw[0]), int(shape_hw[1])
-    col, row = int(np.floor(float(x) + 0.5)), int(np.floor(float(y) + 0.5))
+    col, row = int(np.floor(fx + 0.5)), int(np.floor(fy + 0.5))
     if not (0 <= col < width and 0 <= row < height):
         raise ValueError(
             f"click (x={x:g}, y={y:g}) is outside the image of width {width} and height "
@@ -210,6 +215,7 @@ def _class_id(item: Any) -> int:
             raise ValueError(
                 f"class id {class_id} is not a garment; valid ids: "
                 + ", ".join(f"{c} ({CLASS_NAMES[c]})" for c in GARMENT_CLASSES)
+                + "; a click is a tuple (x, y)"
             )
         return class_id
     raise ValueError(

@@ -336,6 +336,26 @@ def test_arrays_below_the_minimum_size_and_unwrapped_clicks_are_clear_errors(con
         pipe.region_mask("upper_body", positive=(20, 30))
 
 
+def test_odd_choices_and_clicks_get_answers_of_their_own(content):
+    pipe = _offline()
+    pipe.set_content(content)
+    upper = pipe.region_mask(1)
+    # True equals 1 as a cache key, but it is no class id
+    with pytest.raises(ValueError, match="cannot interpret region True"):
+        pipe.region_mask(True)
+    # None for clicks is no clicks; an array choice reads as its list
+    np.testing.assert_array_equal(pipe.region_mask("upper_body", positive=None), upper)
+    np.testing.assert_array_equal(pipe.region_mask(np.array([1])), upper)
+    with pytest.raises(ValueError, match=r"class id 60 is not a garment; .*a click is a tuple"):
+        pipe.region_mask(np.array([60, 60]))
+    # negative clicks alone have nothing to remove from a class the parse does not hold
+    assert 2 not in pipe.parsing().classes_present()
+    with pytest.raises(ValueError, match="'lower_body' not found in this image; classes "
+                                         "present: upper_body"):
+        pipe.region_mask("lower_body", negative=[(64, 64)])
+    assert pipe.region_mask("lower_body", positive=[(64, 100)]).any()  # grown from a click
+
+
 def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cache,
                                                              monkeypatch):
     def no_download(*args, **kwargs):

@@ -72,6 +72,12 @@ def test_a_click_hits_its_nearest_pixel_up_to_half_a_pixel_beyond_the_border():
     for x, y in ((np.inf, 1), (1, -np.inf), (np.nan, 1)):
         with pytest.raises(ValueError, match=r"is not a finite position"):
             click_pixel((x, y), (4, 5))
+    # Python integers beyond int64, or beyond any float, are far outside too
+    with pytest.raises(ValueError, match=r"click \(x=1e\+30, y=1\) is outside the image"):
+        click_pixel((10**30, 1), (4, 5))
+    with pytest.raises(ValueError, match="too large for a float, far outside the image of "
+                                         "width 5 and height 4"):
+        click_pixel((1, -(10**400)), (4, 5))
 
 
 def test_select_region_errors():

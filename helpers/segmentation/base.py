@@ -74,7 +74,10 @@ class Prediction:
 
 def check_clicks(clicks: Sequence[Click], shape_hw: Sequence[int], name: str,
                  ) -> tuple[Click, ...]:
-    """Validate clicks ``(x, y)`` in full-size pixels; ValueError naming the bad one."""
+    """Validate clicks ``(x, y)`` in full-size pixels; ValueError naming the bad one.
+    None means no clicks."""
+    if clicks is None:
+        return ()
     if isinstance(clicks, np.ndarray):
         clicks = clicks.tolist()
     if (isinstance(clicks, (tuple, list)) and len(clicks) == 2
@@ -235,10 +238,11 @@ class ParsingBackend(SegmentationBackend):
         clicks = bool(positive or negative)
         if choice is None:
             choice = "upper_body"
-        # With clicks, a class the parse missed can be grown from nothing.
+        # A positive click can grow a class the parse missed from nothing; negative clicks
+        # alone have nothing to remove from.
         class_ids = tuple(resolve_region(parsing.labels, choice,
                                          probabilities=parsing.probabilities,
-                                         allow_absent=clicks))
+                                         allow_absent=bool(positive)))
         if clicks:
             mask = self.refiner().region(class_ids, positive, negative).astype(np.float32)
         else:
