@@ -162,6 +162,26 @@ def test_a_click_on_a_superpixel_drawn_across_an_edge_takes_the_part_of_its_colo
     assert orange[y, x] and added.sum() > 500 and orange[added].mean() > 0.9
 
 
+def test_a_negative_click_on_a_bag_of_the_garment_s_colour_leaves_the_garment():
+    # a black bag hanging from a shirt whose lower half is black: colour says the black
+    # half goes with the bag, but that is far thicker than the click is deep, so only the
+    # click's own part goes
+    rng = np.random.default_rng(1)
+    image = np.full((200, 200, 3), BG, np.float64)
+    shirt = np.zeros((200, 200), bool)
+    shirt[40:140, 50:150] = True
+    image[shirt] = SHIRT
+    image[90:140, 50:150] = (20, 20, 25)
+    bag = np.zeros_like(shirt)
+    bag[140:156, 64:80] = True
+    image[bag] = (20, 20, 25)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    labels = (shirt | bag).astype(np.uint8)
+    out = ClickRefiner(image, labels).region({1}, negative=[(72, 148)])
+    assert not out[148, 72] and out[shirt].all()
+    assert not out[~(shirt | bag)].any()
+
+
 def test_negative_click_removes_a_background_patch_inside_the_mask(person):
     image, parts = person
     patch = np.zeros_like(parts["torso"])

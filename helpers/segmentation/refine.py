@@ -43,8 +43,9 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   its distance from the mask's edge (at the working size) says how thick the error is:
   a change more than twice as thick as that (its largest distance to the unchanged
   pixels) is not what the click asks (the same-coloured shorts under a jacket flap that
-  was clicked near the jacket's edge), and only the click's own part changes. A click in
-  the middle of a missed sleeve brings the sleeve; one at its edge, a strip there.
+  was clicked near the jacket's edge, or the black shorts under a black bag that was
+  clicked), and only the click's own part changes. A click in the middle of a missed
+  sleeve brings the sleeve; one at its edge, a strip there.
 * Each click's **own part** (the clicked superpixel and its like neighbours, often straddling
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
@@ -553,7 +554,10 @@ class ClickRefiner:
         The candidates are the mask's superpixels that carry the clicked superpixel's
         initial label; the mirrored cut removes those that look like the clicked part
         rather than like the rest of the garment (its part unlike or far from the click).
-        With a person matte, the mask's superpixels off the person go more readily.
+        With a person matte, the mask's superpixels off the person go more readily. When
+        the click's colours are the garment's own (a black bag on black shorts), what would
+        go is far thicker than the click is deep: :meth:`region` then keeps to the click's
+        own part (:meth:`_deeper_than_clicked`).
         """
         domain = mask & (self._sp_label == self._sp_label[node])
         area = self._area
@@ -564,10 +568,6 @@ class ClickRefiner:
         if area[removed].sum() > _MAX_SHARE * area[domain].sum():
             # most of the garment: the click's part is no minority, weigh it against it all
             removed = self._shrink_cut(node, seed_part, mask, domain, keep_in, whole)
-        if area[removed].sum() > _MAX_SHARE * area[domain].sum():
-            # the click's colours are the garment's own (a black bag on black shorts): only
-            # the clicked part itself is sure to be wrong
-            removed = seed_part
         return removed
 
     def _shrink_cut(self, node: int, removed: np.ndarray, mask: np.ndarray,
