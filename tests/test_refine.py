@@ -182,6 +182,68 @@ def test_a_negative_click_on_a_bag_of_the_garment_s_colour_leaves_the_garment():
     assert not out[~(shirt | bag)].any()
 
 
+def _box_start(seed=2):
+    """A central-box start with no person found: a navy garment inside a light frame of
+    background that the box took in; the person matte is empty."""
+    rng = np.random.default_rng(seed)
+    image = np.full((240, 320, 3), BG, np.float64)
+    navy = np.zeros((240, 320), bool)
+    navy[60:180, 100:220] = True
+    image[navy] = (30, 40, 90)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    labels = np.zeros((240, 320), np.uint8)
+    labels[30:210, 70:250] = 1
+    return image, labels, navy, np.zeros((240, 320), np.float32)
+
+
+def test_with_no_person_a_negative_click_removes_what_it_lands_on_never_everything():
+    image, labels, navy, empty = _box_start()
+    frame = (labels == 1) & ~navy
+    refiner = ClickRefiner(image, labels, person=empty)
+    out = refiner.region({1}, negative=[(85, 120)])              # on the frame
+    assert out[navy].all() and not out[frame].any()
+    out = refiner.region({1}, negative=[(160, 120)])             # on the garment, by mistake
+    assert out[frame].all() and not out[navy].any()
+    # the garment alone: a negative click in it says part of it is wrong, not all of it
+    out = ClickRefiner(image, navy.astype(np.uint8), person=empty).region(
+        {1}, negative=[(160, 120)])
+    assert not out[120, 160] and out[navy].mean() > 0.9
+
+
+def test_a_mistaken_negative_click_in_a_central_box_start_keeps_what_is_unlike_it():
+    # no person found in a navy rectangle on a light ground: the parse starts from a
+    # central box holding both; a negative click on the navy used to take the light part
+    # too (weighed against the whole box, the light part looked like the outside)
+    rng = np.random.default_rng(0)
+    image = np.full((360, 480, 3), (230, 230, 225), np.float64)
+    image[60:301, 150:331] = (30, 30, 120)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    pipe = Pipeline(segmentation="classical_parsing", saliency="person_matte", notify=None)
+    pipe.set_content(image)
+    with pytest.warns(UserWarning, match="no person found"):
+        box = pipe.region_mask("upper_body") > 0
+    light = box & (image.mean(axis=2) > 150)
+    assert light.sum() > 0.2 * box.sum()
+    out = pipe.region_mask("upper_body", negative=[(240, 180)]) > 0
+    assert not out[180, 240] and out[light].mean() > 0.95
+
+
+def test_with_no_person_a_positive_click_builds_the_missed_garment():
+    # no matte to say where the person is: the click's part comes whole, weighed against
+    # what is unlike or far from it (it used to be weighed against its surroundings, the
+    # garment itself, and only a blob came)
+    image, labels, navy, empty = _box_start()
+    rng = np.random.default_rng(3)
+    red = np.zeros_like(navy)
+    red[40:200, 230:310] = True
+    image = image.astype(np.float64)
+    image[red] = (180, 30, 40) + rng.normal(0, 4, (red.sum(), 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    labels = navy.astype(np.uint8)
+    out = ClickRefiner(image, labels, person=empty).region({1}, positive=[_centre(red)])
+    assert out[_inner(red)].all() and not (out & ~red & ~navy)[_beyond(red)].any()
+
+
 def test_negative_click_removes_a_background_patch_inside_the_mask(person):
     image, parts = person
     patch = np.zeros_like(parts["torso"])

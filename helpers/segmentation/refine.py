@@ -21,7 +21,9 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   the background label, the background unlike or far from the click, with everything off
   the person matte (which also pays a penalty per pixel): a click inside a big miss takes
   most of it; without a matte, or when that would add more than the garment again, the
-  background around the click. A click **off the matte** says the matte is wrong there
+  background around the click; with a matte that found no person (the parse's central
+  box), what is unlike or far from the click, so that each click builds the garment.
+  A click **off the matte** says the matte is wrong there
   (a flared skirt, a leg it cut off): the matte then neither bounds nor taxes the growth,
   and the clicked part need not look like the garment chosen, unless that growth would
   be more than the garment again, or unlike the garment with no edge around it (a strip
@@ -449,7 +451,9 @@ class ClickRefiner:
         * on the background label, the background that is unlike or far from the click
           and, with a person matte, everything off the person (which also pays a penalty
           per pixel); without a matte, or when that would add more than the garment
-          again, the background around the click;
+          again, the background around the click; with a matte that found no person, the
+          background unlike or far from the click (nothing else says where the garment
+          ends);
         * on another garment's label, the rest of that label: only the part of it that
           belongs with the chosen garment comes (a jacket hem the parse gave to the
           trousers); a garment built from nothing (or from a click unlike it) is weighed
@@ -482,6 +486,11 @@ class ClickRefiner:
         if self._person is None:
             # no matte to bound the growth: the background around the click is the other side
             return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
+        if self._person.max() < 0.5:
+            # the matte found no person (the start is a central box): every click builds
+            # the garment, weighed against what is unlike or far from it
+            return self._grow_cut(node, seed_part, mask, domain, keep_out,
+                                  domain * self._elsewhere(node), model, True, off_person=False)
         if self._person[node] < 0.5:
             # a click off the matte says the matte is wrong there (a flared skirt, a leg
             # the matte cut off): the background around the click is the other side, and
@@ -566,8 +575,16 @@ class ClickRefiner:
         removed = self._shrink_cut(node, seed_part, mask, domain, keep_in,
                                    whole if self._person is None else mask * self._elsewhere(node))
         if area[removed].sum() > _MAX_SHARE * area[domain].sum():
-            # most of the garment: the click's part is no minority, weigh it against it all
-            removed = self._shrink_cut(node, seed_part, mask, domain, keep_in, whole)
+            # most of the garment: the click's part is no minority, weigh it against it all;
+            # that is the more cautious cut, unless the rest of the garment looks like the
+            # outside (a light frame in a box started from nothing): then it would take
+            # everything, and the first cut stands
+            again = self._shrink_cut(node, seed_part, mask, domain, keep_in, whole)
+            if area[again].sum() < area[removed].sum():
+                removed = again
+        if not (domain & ~removed).any():
+            # a negative click says part of the chosen garment is wrong, never all of it
+            removed = seed_part
         return removed
 
     def _shrink_cut(self, node: int, removed: np.ndarray, mask: np.ndarray,
