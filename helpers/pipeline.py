@@ -664,8 +664,13 @@ class Pipeline:
             choice = choice.tolist()  # an array reads as the list it holds (a union)
         positive = check_clicks(positive, shape, "positive")
         negative = check_clicks(negative, shape, "negative")
-        segmenter = self.segmenter
         key = (_freeze(choice), positive, negative)
+        try:
+            hash(key)
+        except TypeError:  # a dict, a set...: nothing a region can be
+            raise ValueError(f"cannot interpret region {choice!r}: give a class name, a class "
+                             "id, a click as a tuple (x, y) or a list of those") from None
+        segmenter = self.segmenter
         return self._cached(self._masks, key, "region",
                             lambda: segmenter.predict(choice, positive, negative))
 

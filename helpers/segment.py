@@ -219,8 +219,8 @@ def _class_id(item: Any) -> int:
             )
         return class_id
     raise ValueError(
-        f"cannot interpret region {item!r}: give a class name, a class id, a click (x, y) "
-        "or a list of those"
+        f"cannot interpret region {item!r}: give a class name, a class id, a click as a "
+        "tuple (x, y) or a list of those"
     )
 
 

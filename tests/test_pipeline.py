@@ -354,6 +354,14 @@ def test_odd_choices_and_clicks_get_answers_of_their_own(content):
                                          "present: upper_body"):
         pipe.region_mask("lower_body", negative=[(64, 64)])
     assert pipe.region_mask("lower_body", positive=[(64, 100)]).any()  # grown from a click
+    # what cannot be a region or a list of clicks is named, whatever its type
+    for choice in ({}, {"upper_body"}, [[60, 60]]):
+        with pytest.raises(ValueError, match=r"cannot interpret region .*a click as a tuple"):
+            pipe.region_mask(choice)
+    for clicks in (5, "here"):
+        with pytest.raises(ValueError, match=f"positive clicks must be a list of \\(x, y\\) "
+                                             f"pairs, got {clicks!r}"):
+            pipe.region_mask("upper_body", positive=clicks)
 
 
 def test_download_false_holds_for_a_backend_named_explicitly(content, empty_cache,

@@ -9,7 +9,7 @@ in :meth:`SegmentationBackend.predict`. What a back-end can do is said by its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -80,6 +80,8 @@ def check_clicks(clicks: Sequence[Click], shape_hw: Sequence[int], name: str,
         return ()
     if isinstance(clicks, np.ndarray):
         clicks = clicks.tolist()
+    if isinstance(clicks, (str, bytes)) or not isinstance(clicks, Iterable):
+        raise ValueError(f"{name} clicks must be a list of (x, y) pairs, got {clicks!r}")
     if (isinstance(clicks, (tuple, list)) and len(clicks) == 2
             and all(isinstance(v, (int, float, np.integer, np.floating)) for v in clicks)):
         raise ValueError(f"{name} clicks must be a list of (x, y) pairs, got one pair "
