@@ -244,6 +244,26 @@ def test_with_no_person_a_positive_click_builds_the_missed_garment():
     assert out[_inner(red)].all() and not (out & ~red & ~navy)[_beyond(red)].any()
 
 
+@pytest.mark.needs_shared
+def test_with_no_person_a_click_builds_a_garment_the_box_gave_another_class():
+    # fixture 009 cut below the chin: no person is found, and the central box labels the
+    # trousers upper body; one click on them builds the lower garment (the empty matte
+    # used to tax every pixel of that growth as off the person: IoU 0.03)
+    from benchmarks.parsing import FIXTURES, load_fixture, next_click, without_head
+
+    if not FIXTURES.is_dir():
+        pytest.skip(f"reference cloth-parsing fixtures not found at {FIXTURES}")
+    photo, labels = without_head(*load_fixture(FIXTURES, "009"))
+    pipe = Pipeline(segmentation="classical_parsing", saliency="person_matte", notify=None)
+    pipe.set_content(photo)
+    reference = labels == 2
+    with pytest.warns(UserWarning, match="no person found"):
+        assert 2 not in pipe.parsing().classes_present()
+    x, y, positive = next_click(np.zeros_like(reference), reference)
+    out = pipe.region_mask("lower_body", positive=[(x, y)]) > 0
+    assert positive and (out & reference).sum() / (out | reference).sum() > 0.7
+
+
 def test_negative_click_removes_a_background_patch_inside_the_mask(person):
     image, parts = person
     patch = np.zeros_like(parts["torso"])

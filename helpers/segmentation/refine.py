@@ -22,7 +22,8 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   the person matte (which also pays a penalty per pixel): a click inside a big miss takes
   most of it; without a matte, or when that would add more than the garment again, the
   background around the click; with a matte that found no person (the parse's central
-  box), what is unlike or far from the click, so that each click builds the garment.
+  box), what is unlike or far from the click, so that each click builds the garment
+  (such a matte taxes no growth, on any label).
   A click **off the matte** says the matte is wrong there
   (a flared skirt, a leg it cut off): the matte then neither bounds nor taxes the growth,
   and the clicked part need not look like the garment chosen, unless that growth would
@@ -264,6 +265,8 @@ class ClickRefiner:
             pm = pm.astype(np.float64)
             prior = pm if prior is None else np.minimum(prior, pm)
         self._person = None
+        # a matte that found no person (the parse's central box) taxes no growth
+        self._no_person = person is not None and float(person.max()) < 0.5
         # superpixels that model skin (none when too few to trust); each click fits its
         # own skin histogram from them, leaving out what is like and near it
         self._skin = np.zeros(n, bool)
@@ -481,12 +484,13 @@ class ClickRefiner:
             # against the rest unlike or far from the click only (half of a split dress)
             weight = domain if model is not None else domain * self._elsewhere(node)
             return self._grow_cut(node, seed_part, mask, domain, keep_out,
-                                  weight.astype(np.float64), model)
+                                  weight.astype(np.float64), model,
+                                  off_person=not self._no_person)
         near = domain * self._likeness(node)[1]
         if self._person is None:
             # no matte to bound the growth: the background around the click is the other side
             return self._grow_cut(node, seed_part, mask, domain, keep_out, near, model)
-        if self._person.max() < 0.5:
+        if self._no_person:
             # the matte found no person (the start is a central box): every click builds
             # the garment, weighed against what is unlike or far from it
             return self._grow_cut(node, seed_part, mask, domain, keep_out,
