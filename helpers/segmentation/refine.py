@@ -358,20 +358,25 @@ class ClickRefiner:
         lab = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2Lab)[0]
         return np.median(lab.astype(np.float64), axis=0)
 
-    def _click_node(self, pt: np.ndarray) -> int:
-        """The superpixel a click is on: the one under it or, when that one is mostly of
-        another colour (SLIC drew it across an edge), the one of the click's colour and
-        initial label within a superpixel side of it."""
+    def _click_place(self, pt: np.ndarray) -> tuple[int, bool]:
+        """The superpixel a click is on, and whether the click lies on a sliver.
+
+        The superpixel is the one under the click or, when that one is mostly of another
+        colour (SLIC drew it across an edge), the one of the click's colour and initial
+        label within a superpixel side of it. A click still far unlike it lies on a sliver
+        the superpixels miss.
+        """
         row, col = self._working_pixel(pt)
         node = int(self._sp[row, col])
         colour = self._click_colour(pt)
         if float(np.linalg.norm(colour - self._mean[node])) <= _MIXED_DELTA_E:
-            return node
+            return node, False
         s = self._side
         near = np.unique(self._sp[max(0, row - s):row + s + 1, max(0, col - s):col + s + 1])
         near = near[self._sp_label[near] == self._sp_label[node]]
-        best = near[np.argmin(np.linalg.norm(self._mean[near] - colour, axis=1))]
-        return int(best)
+        distance = np.linalg.norm(self._mean[near] - colour, axis=1)
+        best = int(np.argmin(distance))
+        return int(near[best]), bool(distance[best] > _MIXED_DELTA_E)
 
     def _histogram(self, weights: np.ndarray) -> np.ndarray:
         """Colour histogram of superpixels weighted by ``weights`` (bool or float)."""
@@ -632,14 +637,19 @@ class ClickRefiner:
         m0 = np.isin(self._sp_label, ids)
         # a click whose pixels differ from its superpixel lies on a sliver that the
         # superpixel mostly misses: it is decided at pixel level only (see _snap)
-        all_pos, all_neg = pos, neg
-        pos_mixed = np.array([self._is_mixed(p) for p in pos], bool)
-        neg_mixed = np.array([self._is_mixed(p) for p in neg], bool)
-        pixel_clicks = [(p, True) for p in pos[pos_mixed]] + [
-            (p, False) for p in neg[neg_mixed]]
-        pos, neg = pos[~pos_mixed], neg[~neg_mixed]
-        pos_nodes = [self._click_node(p) for p in pos]
-        neg_nodes = [self._click_node(p) for p in neg]
+        # each click placed once: (point, positive, its superpixel or None on a sliver)
+        placed = []
+        for points, positive in ((pos, True), (neg, False)):
+            for p in points:
+                node, sliver = self._click_place(p)
+                placed.append((p, positive, None if sliver else node))
+        pixel_clicks = [(p, positive) for p, positive, node in placed if node is None]
+        pos, neg = (np.array([p for p, positive, node in placed
+                              if positive == sign and node is not None]).reshape(-1, 2)
+                    for sign in (True, False))
+        pos_nodes = [node for _, positive, node in placed if positive and node is not None]
+        neg_nodes = [node for _, positive, node in placed
+                     if not positive and node is not None]
         pos_seed = np.zeros(self._n, bool)
         pos_seed[pos_nodes] = True
         neg_seed = np.zeros(self._n, bool)
@@ -699,9 +709,7 @@ class ClickRefiner:
         for (x, y), positive in pixel_clicks:
             out[_around(x, y)] = positive
         if (out ^ base).any():
-            clicks = ([(p, True, m) for p, m in zip(all_pos, pos_mixed, strict=True)]
-                      + [(p, False, m) for p, m in zip(all_neg, neg_mixed, strict=True)])
-            self._snap(out, base, clicks)
+            self._snap(out, base, placed)
         return out
 
     def _deeper_than_clicked(self, change: np.ndarray, side: np.ndarray, pt: np.ndarray) -> bool:
@@ -738,21 +746,16 @@ class ClickRefiner:
         cols = np.minimum((np.arange(x0, x1) * sx).astype(int), sp.shape[1] - 1)
         return y0, y1, x0, x1, part[sp[rows][:, cols]]
 
-    def _is_mixed(self, pt: np.ndarray) -> bool:
-        """Whether the clicked pixels are far unlike the superpixel they are on (see
-        :meth:`_click_node`): a sliver the superpixels miss."""
-        return float(np.linalg.norm(self._click_colour(pt) - self._mean[self._click_node(pt)])
-                     ) > _MIXED_DELTA_E
-
     def _snap(self, out: np.ndarray, base: np.ndarray,
-              clicks: list[tuple[np.ndarray, bool, bool]]) -> None:
+              clicks: list[tuple[np.ndarray, bool, int | None]]) -> None:
         """Move the boundary of what the clicks changed onto the photo's edges, in place.
 
         A changed part's boundary is made of superpixel boundaries at the working size,
         which may miss an edge by up to a superpixel: within ``_SNAP_BAND`` superpixel
         sides of it, and near the change only, :func:`snap_to_edges` (GrabCut) redraws
         it where the colours on the two sides differ; the clicked pixels stay as asked.
-        ``clicks`` holds ``(point, positive, on a sliver)`` for every click.
+        ``clicks`` holds ``(point, positive, its superpixel or None on a sliver)`` for
+        every click.
         """
         height, width = self.shape
         r = max(2, round(_SNAP_BAND * self._side / min(self._scale_xy)))
@@ -764,15 +767,15 @@ class ClickRefiner:
         if not any(positive for _, positive, _ in clicks):
             near &= base
         fixed = {True: np.zeros(self.shape, bool), False: np.zeros(self.shape, bool)}
-        for pt, positive, sliver in clicks:
+        for pt, positive, node in clicks:
             m = fixed[positive]
             m[_around(*pt)] = True
-            if not sliver:
+            if node is not None:
                 # the clicked superpixel is what the click means: it stays as asked (a
                 # small part inside the band is not re-decided away)
-                node = np.zeros(self._n, bool)
-                node[self._click_node(pt)] = True
-                y0, y1, x0, x1, support = self._full_window(node, 1)
+                clicked = np.zeros(self._n, bool)
+                clicked[node] = True
+                y0, y1, x0, x1, support = self._full_window(clicked, 1)
                 m[y0:y1, x0:x1] |= support
         out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[True],
                                  fixed_out=fixed[False], margin=_SNAP_MARGIN)
