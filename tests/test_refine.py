@@ -568,3 +568,25 @@ def test_a_click_on_the_person_unlike_the_garment_takes_its_part_in_shadow():
     assert np.all(out[labels == 2])
     assert out[_inner(shadow)].mean() > 0.9
     assert not out[_beyond(parts["trousers"])].any()
+
+
+def test_a_click_on_the_garment_s_edge_pixel_moves_that_pixel():
+    # At a working size below the photo's, the garment's edge pixels may belong to the
+    # superpixel on the other side of the edge: that superpixel already is as the click
+    # asks, so the click is decided at pixel level and the clicked pixel follows it
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(0, 3, (200, 300, 3)) + BG, 0, 255).astype(np.uint8)
+    labels = np.zeros((200, 300), np.uint8)
+    labels[53:147, 61:241] = 1
+    image[labels == 1] = SHIRT
+    refiner = ClickRefiner(image, labels, working_side=64)
+    shirt = labels == 1
+    inner = shirt & ~ndi.binary_erosion(shirt)
+    outer = ndi.binary_dilation(shirt) & ~shirt
+    for edge, positive in ((inner, False), (outer, True)):
+        ys, xs = np.nonzero(edge)
+        for y, x in list(zip(ys, xs))[::9]:
+            clicks = [(float(x), float(y))]
+            out = refiner.region({1}, positive=clicks if positive else [],
+                                 negative=[] if positive else clicks)
+            assert out[y, x] == positive, (x, y, positive)

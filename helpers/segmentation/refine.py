@@ -57,7 +57,8 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   and initial label beside it, when one is within a superpixel side (SLIC drew the
   clicked one across an edge); when none is, it lies on a **sliver** the superpixels
   miss (a hem, a strip of background along a sleeve): it is decided at pixel level
-  only, by the boundary refinement below.
+  only, by the boundary refinement below. So is a click on a garment's edge pixel whose
+  superpixel lies mostly on the other side of the edge and already is as the click asks.
 * Finally the **boundary of what the clicks changed** is redrawn on the photo's edges:
   within three quarters of a superpixel of it, :func:`~helpers.segmentation.boundary.
   snap_to_edges` (GrabCut in a band) decides each pixel where the colours on the two
@@ -642,6 +643,11 @@ class ClickRefiner:
         for points, positive in ((pos, True), (neg, False)):
             for p in points:
                 node, sliver = self._click_place(p)
+                # a pixel at the garment's edge may lie on the other side of the edge than
+                # most of its superpixel: when the superpixel already is as the click asks
+                # and the pixel is not, the click is decided at pixel level as well
+                sliver |= bool(m0[node] == positive
+                               and base[int(p[1]), int(p[0])] != positive)
                 placed.append((p, positive, None if sliver else node))
         pixel_clicks = [(p, positive) for p, positive, node in placed if node is None]
         pos, neg = (np.array([p for p, positive, node in placed
