@@ -472,6 +472,35 @@ class JobResult:
         return lines
 
 
+def scheduler_address(cluster: str | None = None) -> str | None:
+    """The Dask scheduler address a job will use, checked: ``cluster`` (``--cluster``),
+    else ``$DASK_SCHEDULER_ADDRESS``, else None (a local cluster).
+
+    Only the address's form is checked (``distributed.comm``'s ``normalize_address`` and
+    ``get_address_host_port``), so a mistyped one is refused before any work; whether the scheduler answers is known only
+    when :func:`dask_client` connects.
+
+    Raises
+    ------
+    JobSetupError
+        If the address has no port or an unknown scheme; the message names where it came
+        from and gives an example.
+    """
+    address = cluster or os.environ.get(SCHEDULER_ENV) or None
+    if address is None:
+        return None
+    from distributed.comm import get_address_host_port, normalize_address
+
+    try:
+        normal = normalize_address(address)
+        get_address_host_port(normal)      # the host and port Dask's Client will need
+        return normal
+    except ValueError as exc:
+        where = "--cluster" if cluster else f"${SCHEDULER_ENV}"
+        raise JobSetupError(f"{where} {address!r} is not a Dask scheduler address ({exc}); "
+                            f"give one like tcp://10.0.0.5:8786") from None
+
+
 @contextlib.contextmanager
 def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
     """A ``dask.distributed`` client: to ``cluster`` (or ``$DASK_SCHEDULER_ADDRESS``), else
@@ -481,13 +510,17 @@ def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
     ------
     ImportError
         With the install hint, when ``distributed`` is missing.
+    JobSetupError
+        If the address is malformed (:func:`scheduler_address`).
+    ClusterError
+        If the scheduler at the address cannot be reached.
     """
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - a runtime dependency
         raise ImportError("the catalogue job needs Dask: pip install 'distributed>=2024.1'"
                           ) from exc
-    address = cluster or os.environ.get(SCHEDULER_ENV) or None
+    address = scheduler_address(cluster)
     if address:
         try:
             client = Client(address)

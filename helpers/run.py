@@ -650,6 +650,8 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
         style = style_spec(args.style)
+        if args.content:
+            catalogue.scheduler_address(args.cluster)
         selection = (catalogue.find_photos(args.content) if args.content
                      else catalogue.PhotoSelection([]))
         photos = selection.photos

@@ -408,6 +408,8 @@ def test_an_unreachable_cluster_is_one_clear_failure(four_photos, tmp_path, caps
     import socket
 
     import dask
+    import distributed  # noqa: F401  its defaults enter dask's config before the set below,
+    # which would otherwise remove the whole "distributed" section on exit
 
     with socket.socket() as probe:  # a port where nothing listens
         probe.bind(("127.0.0.1", 0))
@@ -418,6 +420,31 @@ def test_an_unreachable_cluster_is_one_clear_failure(four_photos, tmp_path, caps
     assert status == EXIT_FAILED
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} (--cluster)" in err
     assert "(4 photo(s) not processed)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("address", ["bogus", "tcp://scheduler-host", "foo://x:1"])
+def test_a_malformed_cluster_address_is_refused_before_any_work(four_photos, tmp_path, capsys,
+                                                               address):
+    output = tmp_path / "out"
+    assert main(job_args(four_photos, output, "--cluster", address)) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"error: --cluster {address!r} is not a Dask scheduler address" in err
+    assert "like tcp://10.0.0.5:8786" in err and "Traceback" not in err
+    assert not output.exists()    # nothing written: no manifest, no photos folder
+
+
+def test_a_malformed_scheduler_address_in_the_environment_names_the_variable(
+        four_photos, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(catalogue.SCHEDULER_ENV, "bogus")
+    assert main(job_args(four_photos, tmp_path / "out")) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"error: ${catalogue.SCHEDULER_ENV} 'bogus' is not a Dask scheduler address" in err
+    # a well-formed address passes the check as Dask writes it
+    monkeypatch.setenv(catalogue.SCHEDULER_ENV, "10.0.0.5:8786")
+    assert catalogue.scheduler_address() == "tcp://10.0.0.5:8786"
+    assert catalogue.scheduler_address("tls://h:1") == "tls://h:1"
+    monkeypatch.delenv(catalogue.SCHEDULER_ENV)
+    assert catalogue.scheduler_address() is None
 
 
 def test_a_torn_manifest_line_is_ignored_and_the_next_row_starts_on_its_own_line(tmp_path):
