@@ -585,7 +585,7 @@ def test_a_click_on_the_garment_s_edge_pixel_moves_that_pixel():
     outer = ndi.binary_dilation(shirt) & ~shirt
     for edge, positive in ((inner, False), (outer, True)):
         ys, xs = np.nonzero(edge)
-        for y, x in list(zip(ys, xs))[::9]:
+        for y, x in zip(ys[::9], xs[::9], strict=True):
             clicks = [(float(x), float(y))]
             out = refiner.region({1}, positive=clicks if positive else [],
                                  negative=[] if positive else clicks)
