@@ -472,6 +472,20 @@ class JobResult:
         return lines
 
 
+def command_note(note: str) -> str:
+    """A pipeline note as the command line prints it.
+
+    The command takes no clicks, so the offline parser's "no person found: click on the
+    garment" note also says what the command did and where clicks can be given.
+    """
+    from helpers.segmentation.classical_parsing import NO_PERSON_NOTE
+
+    if note == NO_PERSON_NOTE:
+        return (f"{note}; the command restyled that box: to choose the garment, click on "
+                "it in notebooks/01_segment.ipynb or pass clicks to Pipeline.region_mask")
+    return note
+
+
 def scheduler_address(cluster: str | None = None) -> str | None:
     """The Dask scheduler address a job will use, checked: ``cluster`` (``--cluster``),
     else ``$DASK_SCHEDULER_ADDRESS``, else None (a local cluster).
@@ -748,7 +762,7 @@ def _finish(result: JobResult, manifest: Manifest, bar: Any, photo: Path, digest
         _record(result, manifest, photo, digest, report, parameters, run_id, names,
                 photos_dir)
     for note in report.get("warnings", []):
-        bar.write(display_path(f"note: {photo.name}: {note}"))
+        bar.write(display_path(f"note: {photo.name}: {command_note(note)}"))
     if report["status"] != "ok":
         bar.write(display_path(f"failed: {photo}: {report['error']}"))
     bar.update(1)

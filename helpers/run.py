@@ -407,7 +407,8 @@ def process_photos(photos: Sequence[Path], style: str, folder: Path, *, pipeline
                 continue
         notes = list(dict.fromkeys(str(item.message) for item in caught))
         for note in notes:
-            bar.write(f"note: {display_path(photo.name)}: {display_path(note)}")
+            bar.write(f"note: {display_path(photo.name)}: "
+                      f"{display_path(catalogue.command_note(note))}")
         processed.append({"input": str(photo), "output": str(target),
                           "size": list(image.shape[:2]),
                           "seconds": time.perf_counter() - start, "warnings": notes,

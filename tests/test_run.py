@@ -289,6 +289,26 @@ def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, 
         (tmp_path / "out" / "photos").iterdir())
 
 
+def test_a_photo_without_a_person_says_what_the_command_did_and_where_to_click(tmp_path,
+                                                                            capsys):
+    from skimage import data
+
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(photo)
+    status = main(["--no-notebooks", "--quick", "--content", str(photo),
+                   "--output", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert status == EXIT_OK
+    assert ("note: coffee.png: no person found: click on the garment (the automatic start "
+            "is a central box); the command restyled that box: to choose the garment, "
+            "click on it in notebooks/01_segment.ipynb or pass clicks to "
+            "Pipeline.region_mask") in out
+    # the notebook named there exists
+    from helpers import PROJECT_ROOT
+
+    assert (PROJECT_ROOT / "notebooks" / "01_segment.ipynb").is_file()
+
+
 @pytest.mark.parametrize("raw_name, output", [
     (b"caf\xe9.png", "caf\udce9_stripes.png"),  # Latin-1 bytes: not valid UTF-8
     (b".hidden.png", "hidden_stripes.png"),  # named explicitly: processed, output visible
