@@ -12,6 +12,18 @@ from typing import Any
 import numpy as np
 
 
+def read_only(array: np.ndarray | None) -> np.ndarray | None:
+    """``array`` marked read-only in place (numpy's ``writeable`` flag), or None.
+
+    Results that a cache hands out again are read-only, so that a caller's in-place edit
+    (``mask[:] = 0``) raises numpy's "assignment destination is read-only" instead of
+    silently changing what every later call returns; ``array.copy()`` gives an editable one.
+    """
+    if array is not None:
+        array.flags.writeable = False
+    return array
+
+
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Return ``image`` if it is an ``(H, W, 3) uint8`` array, else raise ``ValueError``."""
     if not isinstance(image, np.ndarray):

@@ -46,6 +46,7 @@ from helpers._checks import (
     check_positive,
     check_softness,
     check_unit_interval,
+    read_only,
 )
 from helpers.blend import (
     BLEND_METHODS,
@@ -577,7 +578,9 @@ class Pipeline:
         check_image_size(image, "content")
         key = array_digest(image)
         if key != self._content_key:
-            self._content = image
+            # its own read-only copy: the caller may go on editing theirs, and the caches
+            # are keyed on what was set
+            self._content = read_only(np.array(image))
             self._content_key = key
             self.notes = []
             # everything computed for the previous photo goes with it
@@ -602,7 +605,10 @@ class Pipeline:
         try:
             value = cache[key]
         except KeyError:
-            value = cache[key] = self._timed(stage, compute)
+            value = self._timed(stage, compute)
+            if isinstance(value, np.ndarray):
+                read_only(value)   # handed out again on every hit: see helpers._checks
+            cache[key] = value
             return value
         self._served(stage)
         return value
@@ -633,7 +639,7 @@ class Pipeline:
         Returns
         -------
         helpers.segment.ClothParsing
-            ``labels`` (H, W) uint8 and ``probabilities`` (4, H, W) float32.
+            ``labels`` (H, W) uint8 and ``probabilities`` (4, H, W) float32, read-only.
 
         Raises
         ------
@@ -694,6 +700,8 @@ class Pipeline:
         Returns
         -------
         (H, W) float32 in {0, 1}
+            Read-only: the same array is handed out again for the same arguments
+            (``.copy()`` gives an editable one).
 
         Raises
         ------
@@ -719,7 +727,7 @@ class Pipeline:
 
     def _photo_saliency(self, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if self._saliency is None:
-            self._saliency = self._timed("saliency", compute)
+            self._saliency = read_only(self._timed("saliency", compute))
         else:
             self._served("saliency")
         return self._saliency
@@ -743,6 +751,7 @@ class Pipeline:
         Returns
         -------
         (H, W) float32 in [0, 1]
+            Read-only (``.copy()`` gives an editable one).
         """
         backend = self.backends["saliency"]
         if backend == _OFFLINE_SALIENCY:
@@ -784,6 +793,7 @@ class Pipeline:
         Returns
         -------
         (H, W, 3) uint8
+            Read-only (``.copy()`` gives an editable one).
         """
         from helpers.stylize import load_stylizer
 

@@ -512,3 +512,33 @@ def test_an_unknown_stage_is_a_value_error_listing_the_stages():
     with pytest.raises(ValueError, match="unknown stage 'stylization'; valid values: "
                                          "'segmentation', 'saliency'"):
         resolve_backend("stylization", "auto")
+
+
+@pytest.mark.parametrize("make", [_offline, _grabcut])
+def test_results_handed_out_again_are_read_only_and_the_callers_photo_is_its_own(
+        content, style, make):
+    photo = content.copy()
+    pipe = make()
+    pipe.set_content(photo)
+    mask = pipe.region_mask("upper_body", positive=[(64, 100)])
+    saliency = pipe.saliency_map()
+    stylized = pipe.stylized(style)
+    kept = (mask.copy(), saliency.copy(), stylized.copy())
+    arrays = [pipe.content, mask, saliency, stylized]
+    if pipe.has_classes:
+        arrays += [pipe.parsing().labels, pipe.parsing().probabilities]
+    for array in arrays:
+        with pytest.raises(ValueError, match="read-only"):
+            array[...] = 0
+    # a copy is the caller's to edit; what the pipeline hands out again is unchanged
+    editable = mask.copy()
+    editable[...] = 0
+    photo[...] = 0                        # the caller edits their own photo
+    assert pipe.content.any()
+    again = (pipe.region_mask("upper_body", positive=[(64, 100)]), pipe.saliency_map(),
+             pipe.stylized(style))
+    for before, after in zip(kept, again, strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert kept[0].any() and kept[1].any()
+    result = pipe.run(content, style, region="upper_body")
+    result.output[...] = 0                # the composite is new: the caller's to edit

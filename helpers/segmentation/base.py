@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from helpers._checks import check_image_size
+from helpers._checks import check_image_size, read_only
 from helpers.segment import ClothParsing, click_pixel, resolve_region
 
 Click = tuple[float, float]
@@ -149,6 +149,8 @@ class SegmentationBackend:
             Not an RGB uint8 image, or a side below ``MIN_SIDE`` (16) pixels.
         """
         check_image_size(image, "image")
+        # the back-end's own read-only copy: the caller may go on editing theirs
+        image = read_only(np.array(image))
         self.notes = []
         self._set_image(image)
         self._image = image
@@ -170,6 +172,8 @@ class SegmentationBackend:
         Returns
         -------
         Prediction
+            Its arrays are read-only (``.copy()`` gives an editable one): they are handed
+            out again for the same photo.
 
         Raises
         ------
@@ -180,7 +184,9 @@ class SegmentationBackend:
         shape = self.image.shape[:2]
         positive = check_clicks(positive, shape, "positive")
         negative = check_clicks(negative, shape, "negative")
-        return self._predict(choice, positive, negative)
+        prediction = self._predict(choice, positive, negative)
+        read_only(prediction.mask)   # callers cache it (Pipeline); see helpers._checks
+        return prediction
 
     # ------------------------------------------------------------------ to implement
     def _set_image(self, image: np.ndarray) -> None:
@@ -223,6 +229,9 @@ class ParsingBackend(SegmentationBackend):
 
     def _set_image(self, image: np.ndarray) -> None:
         self._parsing, self._person = self._parse(image)
+        # every prediction of the photo hands these out: read-only (see helpers._checks)
+        for array in (self._parsing.labels, self._parsing.probabilities, self._person):
+            read_only(array)
         self._refiner = None  # built on the first click: most uses never click
 
     def refiner(self):
