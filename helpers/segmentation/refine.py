@@ -38,10 +38,12 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   unlike or far from the click, unless that would remove most of it) is removed as a
   whole (neck skin, a bag, a leg, a patch of background), not a disc.
 
-* With a person matte, a positive click never adds what looks more like **skin** than like
-  the chosen garment; the skin model is fitted from the parse itself: the superpixels it
-  calls background with confidence inside the person matte (face, neck, arms), less what
-  is like and near the click (a missed trouser leg on the matte is not skin).
+* With a person matte, a positive click's growth never takes in what looks more like
+  **skin** than like the chosen garment; the skin model is fitted from the parse itself:
+  the superpixels it calls background with confidence inside the person matte (face,
+  neck, arms), less what is like and near the click (a missed trouser leg on the matte is
+  not skin). A click on skin itself says that part is garment, so it comes with what is
+  like and near it (a click on a bare forearm brings the forearm).
 * A click's **depth** bounds its change. A click goes in the middle of what is wrong, so
   its distance from the mask's edge (at the working size) says how thick the error is:
   a change more than twice as thick as that (its largest distance to the unchanged
