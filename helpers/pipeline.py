@@ -266,6 +266,50 @@ STYLIZED_CACHED = 6
 MATTES_CACHED = 4
 
 
+#: the keys a garment of :meth:`Pipeline.run_garments` may have
+GARMENT_KEYS = ("style", "region", "positive", "negative", "strength", "stroke_scale",
+                "preserve_colors", "method", "softness")
+
+
+def _check_garments(garments: Any, shape_hw: tuple[int, int], method: str,
+                    softness: float | None) -> list[dict[str, Any]]:
+    """Every garment of :meth:`Pipeline.run_garments` checked before any stage runs."""
+    from helpers.segmentation.base import check_clicks
+
+    check_choice(method, BLEND_METHODS, "blend method")
+    if softness is not None:
+        check_softness(softness)
+    if isinstance(garments, (dict, str, bytes)) or not isinstance(garments, Sequence):
+        raise ValueError(f"garments must be a list of dicts, one per garment, got "
+                         f"{type(garments).__name__}: write [{{'style': ..., 'region': ...}}]")
+    checked = []
+    for number, garment in enumerate(garments, start=1):
+        if not isinstance(garment, dict):
+            raise ValueError(f"garment {number} must be a dict with 'style' and 'region', "
+                             f"got {garment!r}")
+        unknown = [key for key in garment if key not in GARMENT_KEYS]
+        if unknown:
+            raise ValueError(f"garment {number}: unknown key(s) "
+                             f"{', '.join(repr(k) for k in unknown)}; valid keys: "
+                             f"{', '.join(GARMENT_KEYS)}")
+        if "style" not in garment:
+            raise ValueError(f"garment {number} has no 'style': give its style image, "
+                             "(h, w, 3) uint8")
+        try:
+            check_image_size(garment["style"], "style")
+            check_choice(garment.get("method", method), BLEND_METHODS, "blend method")
+            check_unit_interval(garment.get("strength", 1.0), "strength")
+            check_positive(garment.get("stroke_scale", 1.0), "stroke_scale")
+            if garment.get("softness") is not None:
+                check_softness(garment["softness"])
+            for kind in ("positive", "negative"):
+                check_clicks(garment.get(kind, ()), shape_hw, kind)
+        except ValueError as exc:
+            raise ValueError(f"garment {number}: {exc}") from None
+        checked.append(garment)
+    return checked
+
+
 def _fetch_first(candidates: Sequence[tuple[str, str]], *, cache: Any,
                  download: bool) -> tuple[str | None, str | None]:
     """Download the first candidate's weights that can be had; ``(backend, why_not)``.
@@ -908,21 +952,42 @@ class Pipeline:
         Parameters
         ----------
         content : (H, W, 3) uint8
-        garments : sequence of dict
-            Each with ``style`` ((h, w, 3) uint8) and ``region`` (as in
-            :meth:`region_mask`), optionally ``positive``/``negative`` clicks,
-            ``strength``, ``stroke_scale``, ``preserve_colors``, ``method``, ``softness``.
+        garments : list of dict
+            Each with ``style`` ((h, w, 3) uint8, required), ``region`` (as in
+            :meth:`region_mask`; default ``"upper_body"``), and optionally
+            ``positive``/``negative`` clicks, ``strength``, ``stroke_scale``,
+            ``preserve_colors``, ``method`` and ``softness`` (default: the arguments
+            below). Where garments overlap, the later one is on top.
+        method, softness
+            The blend of every garment that sets none (see :meth:`alpha`).
 
         Returns
         -------
         (H, W, 3) uint8
+            A new array (a copy of the content when ``garments`` is empty).
+
+        Raises
+        ------
+        ValueError
+            Before any stage runs: ``garments`` is not a list of dicts, a garment has an
+            unknown key (the message lists the valid ones), no ``style`` or a bad
+            parameter. After the parse: a garment's region is absent from the photo. The
+            message names the garment by its position (``garment 2``, counting from 1).
+        NotEnoughMemoryError
+            As for :meth:`run`, before any stage runs.
         """
+        check_image_size(content, "content")
+        garments = _check_garments(garments, content.shape[:2], method, softness)
         self.set_content(content)
+        check_memory(*self.content.shape[:2], label="content")
         layers = []
-        for garment in garments:
-            mask = self.region_mask(garment.get("region", "upper_body"),
-                                    positive=garment.get("positive", ()),
-                                    negative=garment.get("negative", ()))
+        for number, garment in enumerate(garments, start=1):
+            try:
+                mask = self.region_mask(garment.get("region", "upper_body"),
+                                        positive=garment.get("positive", ()),
+                                        negative=garment.get("negative", ()))
+            except ValueError as exc:
+                raise ValueError(f"garment {number}: {exc}") from None
             stylized = self.stylized(garment["style"],
                                      strength=garment.get("strength", 1.0),
                                      stroke_scale=garment.get("stroke_scale", 1.0),

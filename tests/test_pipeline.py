@@ -300,6 +300,41 @@ def test_several_garments_each_with_its_own_style(content):
     np.testing.assert_array_equal(out[height // 2 + 1:], lower[height // 2 + 1:])
 
 
+@pytest.mark.parametrize("garments, message", [
+    ({"style": "S"}, r"garments must be a list of dicts, one per garment, got dict"),
+    (["upper_body"], r"garment 1 must be a dict with 'style' and 'region', got 'upper_body'"),
+    ([{"style": "S"}, {"style": "S", "regoin": "lower_body", "metod": "hard"}],
+     r"garment 2: unknown key\(s\) 'regoin', 'metod'; valid keys: style, region, "),
+    ([{"region": "upper_body"}], r"garment 1 has no 'style'"),
+    ([{"style": "S"}, {"style": "S", "method": "poisson"}],
+     r"garment 2: unknown blend method 'poisson'"),
+    ([{"style": "S", "strength": 2}], r"garment 1: strength must lie in \[0, 1\], got 2"),
+    ([{"style": "S", "positive": [(1e6, 5)]}], r"garment 1: positive click: .*outside"),
+    ([{"style": np.zeros((8, 8), np.uint8)}], r"garment 1: style"),
+])
+def test_run_garments_checks_every_garment_before_any_stage(content, style, garments,
+                                                           message, monkeypatch):
+    pipe = _offline()
+
+    def no_stage(*args, **kwargs):
+        raise AssertionError("a stage ran before the garments were checked")
+
+    monkeypatch.setattr(pipe, "set_content", no_stage)
+    monkeypatch.setattr(pipe, "stylized", no_stage)
+    if isinstance(garments, list):
+        garments = [{**g, "style": style} if isinstance(g, dict)
+                    and isinstance(g.get("style"), str) else g for g in garments]
+    with pytest.raises(ValueError, match=message):
+        pipe.run_garments(content, garments)
+
+
+def test_run_garments_names_the_garment_whose_region_is_absent(content, style):
+    pipe = _fake_cloth()          # upper and lower body, no full body
+    with pytest.raises(ValueError, match=r"garment 2: 'full_body' not found.*upper_body"):
+        pipe.run_garments(content, [{"style": style, "region": "upper_body"},
+                                    {"style": style, "region": "full_body"}])
+
+
 def test_array_digest_tells_arrays_apart():
     a = np.zeros((2, 3), np.uint8)
     assert array_digest(a) == array_digest(a.copy())
