@@ -21,6 +21,7 @@ import io
 import math
 import os
 import textwrap
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -347,7 +348,10 @@ def closer_look_for(result, pipeline, *, before: str = "hard", after: str = "sal
         The pipeline that produced ``result`` (its content is set to
         ``result.content``, a no-op when it already is).
     before, after : str
-        Blend methods from :data:`helpers.blend.BLEND_METHODS`.
+        Blend methods from :data:`helpers.blend.BLEND_METHODS`. The same method on both
+        sides would compare nothing (``--method hard`` gives ``after="hard"``): then
+        ``after`` is ``"saliency"`` (``"hard"`` when ``before`` is ``"saliency"``), with
+        a warning.
     count : int
         Number of zoom windows (fewer if the edge is short).
     softness : float, optional
@@ -360,6 +364,11 @@ def closer_look_for(result, pipeline, *, before: str = "hard", after: str = "sal
     """
     check_choice(before, BLEND_METHODS, "blend method")
     check_choice(after, BLEND_METHODS, "blend method")
+    if after == before:
+        other = "hard" if before == "saliency" else "saliency"
+        warnings.warn(f"the closer look compares {before!r} with {other!r}: the chosen "
+                      f"method {after!r} is the 'before' side itself", stacklevel=2)
+        after = other
     pipeline.set_content(result.content)
     first = pipeline.blend(result.stylized, result.mask, before, softness=softness)
     second = pipeline.blend(result.stylized, result.mask, after, softness=softness)

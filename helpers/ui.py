@@ -627,22 +627,6 @@ class StyleStudio:
                 logger.exception("StyleStudio callback failed")
             message = str(exc) or type(exc).__name__
             self._show(f"{context}: {message}" if context else message, "error")
-            return False
-        return True
-
-    def _guarded(self, action: Callable[[], Any], context: str = "", *,
-                 clear_status: bool = True) -> bool:
-        """Run a UI action; show a problem in :attr:`status` instead of raising."""
-        if clear_status:
-            self.status.value = ""
-        try:
-            with self._collect_warnings():
-                action()
-        except Exception as exc:  # a callback must never raise into the front end
-            if not isinstance(exc, (ValueError, RuntimeError, ImportError, OSError)):
-                logger.exception("StyleStudio callback failed")
-            message = str(exc) or type(exc).__name__
-            self._show(f"{context}: {message}" if context else message, "error")
             self._sync_controls()  # a refused value goes back to the state's
             return False
         return True

@@ -13,6 +13,7 @@ from helpers.boundaries import (
     default_band_width,
     edge_band,
     edge_types,
+    gradient_energy,
     zoom_windows,
 )
 
@@ -66,6 +67,28 @@ def test_colour_step_of_a_hard_paste_is_exact():
     region = mask >= 0.5
     step = color_step_map(output, region, 2)
     assert step[10, 20] == pytest.approx(100 * np.sqrt(3), rel=1e-5)
+
+
+def test_seam_where_the_photo_is_flat_is_large_but_finite():
+    # a flat photo has no gradient energy in the band: the floor of 1 per band pixel
+    # keeps the ratio finite, and an unchanged output still scores exactly 1
+    content = np.full((40, 40, 3), 100, np.uint8)
+    mask = _square_mask()
+    same = boundary_metrics(content, content.copy(), mask, width=3)["all"]
+    assert same.seam == 1.0
+    output = blend(content, np.full((40, 40, 3), 200, np.uint8), mask, "hard")
+    hard = boundary_metrics(content, output, mask, width=3)["all"]
+    energy = gradient_energy(output)
+    band = np.logical_or(*edge_band(mask, 3))
+    assert hard.seam == pytest.approx((energy[band].sum() + band.sum()) / band.sum())
+    assert 100 < hard.seam < 1e5
+
+
+@pytest.mark.parametrize("width", [2.7, 0, -3, True, float("nan")])
+def test_a_band_width_that_is_not_a_whole_number_of_pixels_is_refused(width):
+    content = np.full((40, 40, 3), 100, np.uint8)
+    with pytest.raises(ValueError, match=r"width must be a positive integer \(pixels\)"):
+        boundary_metrics(content, content.copy(), _square_mask(), width=width)
 
 
 def test_soft_blends_have_less_seam_but_leak():

@@ -235,6 +235,16 @@ def test_closer_look_for_windows_and_caption(offline):
     np.testing.assert_array_equal(full_after.images[0].get_array(), result.output)
 
 
+def test_closer_look_for_the_same_method_on_both_sides_compares_it_with_saliency(offline):
+    pipeline, result = offline
+    with pytest.warns(UserWarning, match="compares 'hard' with 'saliency'"):
+        fig = closer_look_for(result, pipeline, before="hard", after="hard", count=1)
+    text = _all_text(fig)
+    assert "before: hard blend" in text and "after: saliency blend" in text
+    with pytest.warns(UserWarning, match="compares 'saliency' with 'hard'"):
+        closer_look_for(result, pipeline, before="saliency", after="saliency", count=1)
+
+
 def test_closer_look_for_rejects_unknown_method(offline):
     pipeline, result = offline
     with pytest.raises(ValueError, match="unknown blend method 'blurry'"):
