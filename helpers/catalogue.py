@@ -491,8 +491,8 @@ def scheduler_address(cluster: str | None = None) -> str | None:
     else ``$DASK_SCHEDULER_ADDRESS``, else None (a local cluster).
 
     Only the address's form is checked (``distributed.comm``'s ``normalize_address`` and
-    ``get_address_host_port``), so a mistyped one is refused before any work; whether the scheduler answers is known only
-    when :func:`dask_client` connects.
+    ``get_address_host_port``), so a mistyped one is refused before any work; whether
+    the scheduler answers is known only when :func:`dask_client` connects.
 
     Raises
     ------
