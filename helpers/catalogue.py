@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,8 @@ def find_photos(content: str | os.PathLike) -> PhotoSelection:
     return selection
 
 
-def output_names(photos: Sequence[Path], style_name: str) -> dict[Path, str]:
+def output_names(photos: Sequence[Path], style_name: str, *,
+                 taken: Mapping[str, str] | None = None) -> dict[Path, str]:
     """A distinct output file name for each photo, the same for the same set of photos.
 
     ``<stem>_<style>.png``; photos whose names would clash (``a.jpg`` and ``a.png``, or
@@ -137,6 +138,16 @@ def output_names(photos: Sequence[Path], style_name: str) -> dict[Path, str]:
     would) get their suffix in the name; the leading dots of a hidden photo's name are
     dropped, so that its output is visible (``a_jpg_<style>.png``), and where that still
     clashes, a short hash of their full path (``a_JPG-3f2a1b9c_<style>.png``).
+
+    Parameters
+    ----------
+    photos : sequence of Path
+    style_name : str
+    taken : mapping of str to str, optional
+        Output file names an earlier run into the same folder wrote, to the input each
+        was for (:func:`outputs_taken`). A photo whose name another input holds there
+        gets the hashed form, so that a photo of the same name from another folder
+        (``IMG_0001.jpg``) never overwrites it.
 
     Returns
     -------
@@ -160,10 +171,20 @@ def output_names(photos: Sequence[Path], style_name: str) -> dict[Path, str]:
     for photo in clashes(names):
         names[photo] = _fit(stem(photo), f"_{photo.suffix.lstrip('.').lower()}_{style_name}.png",
                             digest(photo))
-    for photo in clashes(names):
+    held = {name.casefold(): owner for name, owner in (taken or {}).items()}
+    for photo in clashes(names) | {photo for photo, name in names.items()
+                                   if held.get(name.casefold(), str(photo)) != str(photo)}:
         names[photo] = _fit(stem(photo), f"_{photo.suffix.lstrip('.')}-{digest(photo)}_"
                                          f"{style_name}.png", digest(photo))
     return names
+
+
+def outputs_taken(output_dir: Path) -> dict[str, str]:
+    """Output file names that the manifest in ``output_dir`` records, to the input each
+    was written for (the last row of each input; see :func:`output_names`)."""
+    return {Path(row["output"]).name: row["input"]
+            for row in read_manifest(output_dir / MANIFEST_NAME).values()
+            if isinstance(row.get("output"), str) and isinstance(row.get("input"), str)}
 
 
 #: Longest file name (bytes) an output may have: 255 (the usual limit) less what its

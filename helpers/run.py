@@ -778,7 +778,8 @@ def plan_photo_outputs(photos: Sequence[Path], style: str, output_dir: Path,
     Returns
     -------
     names : dict
-        Photo to output file name (unique within the run, see
+        Photo to output file name (unique within the run, and never a name an earlier
+        run into the folder gave another input; see
         :func:`helpers.catalogue.output_names`).
     protect : list of Path
         Every input of the run (the photos and a style file), never to be written.
@@ -792,7 +793,9 @@ def plan_photo_outputs(photos: Sequence[Path], style: str, output_dir: Path,
     from helpers.notebook_support import image_label
 
     photos_dir = output_dir / "photos"
-    names = catalogue.output_names(photos, image_label(style))
+    # names an earlier run into this folder gave to other inputs stay theirs
+    names = catalogue.output_names(photos, image_label(style),
+                                   taken=catalogue.outputs_taken(output_dir))
     protect = [*photos, *([Path(style)] if Path(style).is_absolute() else [])]
     writes = [output_dir / "metrics.json", output_dir / catalogue.MANIFEST_NAME,
               output_dir / catalogue.LOCK_NAME]

@@ -322,6 +322,31 @@ def test_output_names_are_unique_within_a_run_whatever_the_case(tmp_path):
     assert catalogue.output_names(photos[::-1], "tartan") == names
 
 
+def test_a_photo_of_the_same_name_from_another_folder_never_overwrites_an_earlier_output(
+        tmp_path, capsys):
+    image, _ = fit_to_cap(sample_content("astronaut"), 64)
+    first, second = tmp_path / "day1" / "IMG_0001.png", tmp_path / "day2" / "IMG_0001.png"
+    for index, photo in enumerate((first, second)):
+        photo.parent.mkdir()
+        Image.fromarray(np.ascontiguousarray(np.roll(image, 7 * index, axis=1))).save(photo)
+    output = tmp_path / "out"
+    assert main(job_args(first, output)) == EXIT_OK
+    earlier = output / "photos" / "IMG_0001_stripes.png"
+    before = earlier.read_bytes()
+    assert main(job_args(second, output)) == EXIT_OK
+    assert earlier.read_bytes() == before           # the first photo's output stays
+    rows = catalogue.read_manifest(output / catalogue.MANIFEST_NAME)
+    assert rows[str(first)]["output"] == str(earlier)
+    later = Path(rows[str(second)]["output"])
+    assert later.name.startswith("IMG_0001_png-") and later.is_file()
+    # a rerun of either finds its own output and skips it
+    assert main(job_args(first, output)) == EXIT_OK
+    assert main(job_args(second, output)) == EXIT_OK
+    assert "1 skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in (output / "photos").iterdir()) == sorted(
+        [earlier.name, later.name])
+
+
 def test_three_photos_differing_only_in_case_give_three_outputs(tmp_path, capsys):
     content = tmp_path / "content"
     content.mkdir()
