@@ -84,7 +84,12 @@ _FRAMEWORKS = ("torch", "onnx", "tfhub")
 
 
 class WeightsUnavailableError(RuntimeError):
-    """No valid local copy of a weight file exists and none could be downloaded."""
+    """No valid local copy of a weight file exists and none could be downloaded.
+
+    ``attempts`` holds ``(url, why)`` for each source tried (empty when none was).
+    """
+
+    attempts: tuple[tuple[str, str], ...] = ()
 
 
 class WeightsCorruptError(RuntimeError):
@@ -617,14 +622,16 @@ def _fetch_into(source: Source, spec: WeightSpec, tmp: Path, *,
 
 def _unavailable(spec: WeightSpec, final: Path, attempts: list[tuple[str, str]]) -> WeightsUnavailableError:
     tried = "\n".join(f"  - {url}\n      {error}" for url, error in attempts)
-    return WeightsUnavailableError(
+    error = WeightsUnavailableError(
         f"weights {spec.name!r} ({spec.filename}) are not available.\n"
         f"Sources:\n{tried}\n"
         f"To fix: download the file yourself and place it exactly at\n  {final}\n"
-        f"or pass path=<your file> to ensure_weights(), or set the environment variable "
-        f"{ENV_VAR} to move the cache folder (now {final.parent}).\n"
+        f"or, from Python, pass path=<your file> to ensure_weights(), or set the "
+        f"environment variable {ENV_VAR} to move the cache folder (now {final.parent}).\n"
         f"About this file: {spec.note}"
     )
+    error.attempts = tuple(attempts)
+    return error
 
 
 def _expected(spec: WeightSpec) -> str:
@@ -817,7 +824,8 @@ def ensure_weights(
 
 # Why the network was found unusable, remembered for the process (None: not known to be).
 _network_down: str | None = None
-# Registry name -> why its download failed in this process (not tried again).
+# Target file (registry name in a cache folder) -> why its download failed in this
+# process (not tried again).
 _failed_downloads: dict[str, str] = {}
 # Registry name -> what happened to a corrupt cached copy found by fetch_for_auto.
 _moved_aside: dict[str, str] = {}
@@ -967,8 +975,11 @@ def _why_not_fetched(name: str, spec: WeightSpec, *, cache: str | os.PathLike | 
         return "downloads off (download=False)"
     if offline_requested():
         return f"downloads off ({OFFLINE_ENV_VAR}={os.environ[OFFLINE_ENV_VAR].strip()})"
-    if name in _failed_downloads:
-        return _failed_downloads[name]
+    # remembered per target file: another cache folder (the fix a message suggests) is
+    # tried afresh
+    key = str(weight_path(name, cache=cache))
+    if key in _failed_downloads:
+        return _failed_downloads[key]
     global _network_down
     if _network_down is not None:
         return _network_down
@@ -980,9 +991,14 @@ def _why_not_fetched(name: str, spec: WeightSpec, *, cache: str | os.PathLike | 
         ensure_weights(name, cache=cache, download=True, progress=progress)
     except (WeightsUnavailableError, WeightsCorruptError, ImportError, OSError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        _failed_downloads[name] = f"download failed: {first_line}"
+        # the one-line note keeps why each source failed (a 404, an HTML page)
+        reasons = "; ".join(f"{url}: {why.splitlines()[0] if why else '?'}"
+                            for url, why in getattr(exc, "attempts", ()))
+        if reasons:
+            first_line = f"{first_line.rstrip('.')} ({reasons})"
+        _failed_downloads[key] = f"download failed: {first_line}"
         log.info("download of %s failed: %s", name, exc)
-        return _failed_downloads[name]
+        return _failed_downloads[key]
     return None
 
 

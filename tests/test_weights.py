@@ -618,8 +618,14 @@ def test_a_failed_download_is_remembered_for_the_process(cache, register, server
     register(make_spec(Source("http", base + "/missing")))
     path, why = weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False)
     assert path is None and why.startswith("download failed")
+    # the note keeps why the source failed, not only that it did
+    assert f"({base}/missing: " in why and "404" in why
     assert weights.fetch_for_auto(TEST_NAME, cache=cache, progress=False) == (None, why)
     assert hits == {"/missing": 1}
+    # another cache folder (what the message suggests) is a fresh try, not the old answer
+    elsewhere = cache.parent / "elsewhere"
+    again = weights.fetch_for_auto(TEST_NAME, cache=elsewhere, progress=False)
+    assert again[0] is None and hits == {"/missing": 2}
 
 
 def test_pipeline_auto_downloads_segmentation_and_saliency(cache, register, server, online,
