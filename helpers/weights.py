@@ -15,7 +15,8 @@ Downloads
     Each source is tried in order. Bytes go to ``<filename>.part-<random>`` in the cache
     folder, are checked (size and md5 when known, and never an HTML page), and only
     then ``os.replace``-d onto ``<filename>``, so the final name never holds a partial
-    file. The temporary file is deleted on any failure, ``KeyboardInterrupt`` included.
+    file. The temporary file is deleted on any failure, ``KeyboardInterrupt`` included;
+    one left by a process killed outright is deleted by the next download of the file.
     A ``filelock.FileLock`` on ``<filename>.lock`` serialises downloads of the same file
     across processes: a second process waits, then finds the finished file. The
     ``.lock`` file may stay behind; it is empty and harmless.
@@ -797,6 +798,11 @@ def ensure_weights(
             f"weights {spec.name!r} cannot be downloaded into {final.parent} "
             f"({exc.strerror or exc}): {_read_only_hint(final.parent)}") from exc
     try:
+        # A download killed outright (SIGKILL, power loss) leaves its temporary file: with
+        # the lock held no other process is writing one of this file's, so any are stale.
+        for stale in final.parent.glob(glob.escape(spec.filename + _PART_INFIX) + "*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         # Another process may have finished (or broken) the file while we waited.
         if final.is_file():
             problem = _cached_problem(final, spec)

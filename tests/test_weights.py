@@ -326,6 +326,20 @@ def test_mid_stream_failure_leaves_no_partial_file_and_next_run_succeeds(cache, 
     assert leftovers(cache) == []
 
 
+def test_a_partial_file_of_a_killed_download_is_swept_by_the_next_download(cache, register,
+                                                                         server):
+    base, hits = server
+    register(make_spec(Source("http", base + "/ok")))
+    cache.mkdir(parents=True)
+    # what a download killed with SIGKILL leaves: its temporary file, never cleaned up
+    stale = cache / "blob.pth.part-4a383c5d376b"
+    stale.write_bytes(PAYLOAD[:100])
+    other = cache / "other.pth.part-0123456789ab"     # another file's download: not ours
+    other.write_bytes(b"x")
+    assert ensure_weights(TEST_NAME, cache=cache, progress=False).read_bytes() == PAYLOAD
+    assert not stale.exists() and other.exists()
+
+
 def test_keyboard_interrupt_mid_download_removes_the_partial_files(cache, register, monkeypatch):
     register(make_spec(Source("gdrive", "FILE_ID")))
 
