@@ -203,9 +203,13 @@ def photo_size(path: Path) -> tuple[int, int] | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except Exception:  # the loader reports an unreadable file properly
+        with warnings.catch_warnings():
+            # MAX_PIXELS is the policy (the loader applies it); Pillow's own threshold
+            # would print its warning here for photos the loader accepts
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Exception:  # the loader reports an unreadable file properly (a bomb too)
         return None
     return int(height), int(width)
 
@@ -218,10 +222,13 @@ def check_photo_memory(path: Path) -> None:
     ------
     helpers.pipeline.NotEnoughMemoryError
     """
+    from helpers.images import MAX_PIXELS
     from helpers.pipeline import check_memory
 
     size = photo_size(path)
-    if size is not None:
+    # above MAX_PIXELS the loader refuses the photo with its own message: advice to
+    # downscale to what memory allows would still be too large for it
+    if size is not None and size[0] * size[1] <= MAX_PIXELS:
         check_memory(*size, label=display_path(path))
 
 

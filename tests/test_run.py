@@ -447,6 +447,21 @@ def test_braces_in_the_output_path_are_taken_literally(tmp_path, capsys):
         [notebooks.name, output.name])
 
 
+def test_a_photo_over_max_pixels_gets_that_error_not_advice_to_downscale_for_memory(
+        tmp_path, capsys, monkeypatch):
+    from helpers import images, pipeline
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (2000, 1000)).save(big, compress_level=1)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1_000_000)        # a 2 MP photo is too many
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 10**6)   # and too big
+    status = main(["--no-notebooks", "--quick", "--content", str(big), "--output",
+                   str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED
+    assert "more than MAX_PIXELS = 1,000,000" in err and "of memory at peak" not in err
+
+
 def test_a_photo_too_large_for_the_memory_is_refused_before_decoding(photo_folder, tmp_path,
                                                                      capsys, monkeypatch):
     from helpers import images, pipeline
