@@ -420,7 +420,7 @@ def restyle_photo(photo: str, output: str, style_image: Any, spec: JobSpec,
     """
     import socket
 
-    from helpers.images import load_image, save_image
+    from helpers.images import ImageLoadError, load_image, save_image
     from helpers.pipeline import backend_device
     from helpers.run import auto_region, check_garment_present, save_stages
 
@@ -436,7 +436,11 @@ def restyle_photo(photo: str, output: str, style_image: Any, spec: JobSpec,
             report["backends"] = dict(pipeline.backends)
             report["device"] = {stage: backend_device(name)
                                 for stage, name in pipeline.backends.items()}
-            data = Path(photo).read_bytes()
+            try:
+                data = Path(photo).read_bytes()
+            except OSError as exc:  # as load_image says it for a path
+                raise ImageLoadError(f"{display_path(photo)}: cannot read the file "
+                                     f"({exc.strerror or exc})") from None
             report["content_sha256"] = hashlib.sha256(data).hexdigest()
             image = load_image(data, name=photo)
             report["size"] = list(image.shape[:2])

@@ -398,7 +398,9 @@ def load_image(source: Any, *, max_side: int | None = None, name: str | None = N
         rgb = _open_and_decode(path, label)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
-            raise ImageLoadError(f"{label}: no data (0 bytes)")
+            # bytes given a name are a file's content (the catalogue reads files so)
+            raise ImageLoadError(f"{label}: the file is empty (0 bytes)" if name
+                                 else f"{label}: no data (0 bytes)")
         rgb = _open_and_decode(io.BytesIO(bytes(source)), label)
     elif isinstance(source, Image.Image):
         _check_size(*source.size, label)

@@ -472,6 +472,28 @@ def test_a_malformed_scheduler_address_in_the_environment_names_the_variable(
     assert catalogue.scheduler_address() is None
 
 
+def test_an_unreadable_photo_is_said_as_load_image_says_it(tmp_path, monkeypatch):
+    photo = tmp_path / "locked.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(photo)
+    real = Path.read_bytes
+
+    def refuse(self):   # as chmod 000 does for a user without root's override
+        if self == photo:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    spec = catalogue.JobSpec(style_name="stripes", style_sha256="0", garment="auto",
+                             method="saliency", max_side=64, save_stages=False,
+                             backends=(("segmentation", "classical_parsing"),
+                                       ("saliency", "person_matte")))
+    report = catalogue.restyle_photo(str(photo), str(tmp_path / "out.png"),
+                                     np.zeros((32, 32, 3), np.uint8), spec)
+    assert report["status"] == "failed"
+    assert report["error"] == (f"ImageLoadError: {photo}: cannot read the file "
+                               "(Permission denied)")
+
+
 def test_a_torn_manifest_line_is_ignored_and_the_next_row_starts_on_its_own_line(tmp_path):
     path = tmp_path / catalogue.MANIFEST_NAME
     path.write_text('{"input": "a", "status": "ok"}\n{"input": "b", "sta')

@@ -409,8 +409,11 @@ def test_all_source_kinds_agree(tmp_path):
 
 
 def test_empty_bytes_and_wrong_type():
-    with pytest.raises(ImageLoadError, match="0 bytes"):
+    with pytest.raises(ImageLoadError, match=r"no data \(0 bytes\)"):
         load_image(b"")
+    # bytes read from a named file: said as for the path
+    with pytest.raises(ImageLoadError, match=r"^a\.png: the file is empty \(0 bytes\)$"):
+        load_image(b"", name="a.png")
     with pytest.raises(TypeError, match="cannot load a int"):
         load_image(42)
 
