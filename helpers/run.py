@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--content", metavar="PATH",
-        help="your photo, or a folder of photos (each processed in turn); outputs go to "
+        help="your photo, a folder of photos, or a quoted glob ('shoots/**/*.jpg'); "
+             "several photos run in parallel on Dask (see --workers, --cluster), and a "
+             "rerun skips those already done. Outputs go to "
              "<output>/photos/<stem>_<style>.png. A file that fails (e.g. corrupt) is "
              "reported and the others go on")
     parser.add_argument(
