@@ -489,7 +489,7 @@ class JobResult:
         lines = [f"photos: {len(self.processed)} done, {len(self.skipped)} skipped "
                  f"(already done), {len(self.failed)} failed, {len(self.not_finished)} "
                  f"not finished; {self.throughput:.2f} photos/s over {self.seconds:.1f} s"
-                 f" ({self.engine})"]
+                 + (f" ({self.engine})" if self.engine else "")]
         if self.interrupted:
             lines.append(f"interrupted: {len(self.processed) + len(self.failed)} photo(s) "
                          f"finished and kept, {len(self.not_finished)} not finished "
@@ -714,7 +714,7 @@ def run_job(photos: Sequence[Path], names: dict[Path, str], style: str, photos_d
                    file=sys.stderr)
         try:
             if not pending:
-                result.engine = "nothing to do"
+                result.engine = "nothing left to run" if result.failed else "nothing to do"
             elif len(photos) == 1 and not (cluster or os.environ.get(SCHEDULER_ENV)):
                 # One photo given: no cluster to start (the same photo always goes this way)
                 result.engine = "in this process (one photo)"
@@ -749,7 +749,8 @@ def _run_on_cluster(result: JobResult, manifest: Manifest, bar: Any,
                     workers: int) -> None:
     from distributed import as_completed
 
-    with dask_client(cluster, workers) as client:
+    # a local cluster starts no more workers than there are photos to run
+    with dask_client(cluster, min(workers, len(pending))) as client:
         result.engine = describe_engine(client)
         bar.write(f"engine: {result.engine}")
         style_future = client.scatter(style_image, broadcast=True)

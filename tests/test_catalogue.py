@@ -347,14 +347,25 @@ def test_a_photo_of_the_same_name_from_another_folder_never_overwrites_an_earlie
         [earlier.name, later.name])
 
 
-def test_three_photos_differing_only_in_case_give_three_outputs(tmp_path, capsys):
+def test_three_photos_differing_only_in_case_give_three_outputs(tmp_path, capsys,
+                                                                monkeypatch):
     content = tmp_path / "content"
     content.mkdir()
     image, _ = fit_to_cap(sample_content("astronaut"), 64)
     for index, name in enumerate(("a.JPG", "a.Jpg", "a.jpg")):
         Image.fromarray(np.ascontiguousarray(np.roll(image, index, axis=1))).save(
             content / name, format="JPEG")
-    assert main(job_args(content, tmp_path / "out", "--workers", "1")) == EXIT_OK
+    # --workers 8 for three photos: the local cluster is asked for three (run here on one)
+    asked = []
+    real_client = catalogue.dask_client
+
+    def one_worker(cluster=None, workers=2):
+        asked.append(workers)
+        return real_client(cluster, 1)
+
+    monkeypatch.setattr(catalogue, "dask_client", one_worker)
+    assert main(job_args(content, tmp_path / "out", "--workers", "8")) == EXIT_OK
+    assert asked == [3]
     outputs = sorted((tmp_path / "out" / "photos").iterdir())
     assert len(outputs) == 3
     assert len({hashlib.sha256(path.read_bytes()).hexdigest() for path in outputs}) == 3
@@ -441,7 +452,9 @@ def test_an_unreachable_cluster_is_one_clear_failure(four_photos, tmp_path, caps
         port = probe.getsockname()[1]
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         status = main(job_args(four_photos, tmp_path, "--cluster", f"tcp://127.0.0.1:{port}"))
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "photos/s over" in captured.out and " s ()" not in captured.out   # no engine ran
     assert status == EXIT_FAILED
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} (--cluster)" in err
     assert "(4 photo(s) not processed)" in err and "Traceback" not in err
