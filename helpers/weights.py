@@ -30,8 +30,8 @@ Verification cache
 
 Corrupt files
     A cached file whose size or md5 is wrong is never loaded: it is renamed to
-    ``<filename>.corrupt`` (nothing is lost) and :class:`WeightsCorruptError` is raised;
-    the next call downloads a fresh copy.
+    ``<filename>.corrupt`` (``.corrupt-2``, … beside an earlier one: nothing is lost)
+    and :class:`WeightsCorruptError` is raised; the next call downloads a fresh copy.
 
 The Magenta stylization model is a TF Hub *directory* model, not one file:
 :func:`resolve_hub_handle` returns a local SavedModel folder when one is given or found,
@@ -648,18 +648,28 @@ def _read_only_hint(folder: Path) -> str:
             f"{ENV_VAR} to a writable folder")
 
 
+def _why_corrupt(problem: str, spec: WeightSpec) -> str:
+    """The problem, with what was expected unless it says so already ("md5 is …, expected …")."""
+    return problem if "expected" in problem else f"{problem}; {_expected(spec)}"
+
+
 def _quarantine(final: Path, spec: WeightSpec, problem: str) -> tuple[Path | None, str]:
-    """Move a bad cached file to ``<file>.corrupt``; ``(aside or None, what happened)``."""
+    """Move a bad cached file to ``<file>.corrupt`` (``.corrupt-2``, … when an earlier one
+    is there: nothing is lost); ``(aside or None, what happened)``."""
     aside = _sibling(final, _CORRUPT_SUFFIX)
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = _sibling(final, f"{_CORRUPT_SUFFIX}-{number}")
     try:
         os.replace(final, aside)
     except OSError as exc:
-        return None, (f"{final} is corrupt ({problem}; {_expected(spec)}) and could not be "
+        return None, (f"{final} is corrupt ({_why_corrupt(problem, spec)}) and could not be "
                       f"moved aside ({exc.strerror or exc}): {_read_only_hint(final.parent)}, "
                       "or delete the file")
     with contextlib.suppress(OSError):
         _sibling(final, _SIDECAR_SUFFIX).unlink()
-    return aside, (f"{final} was corrupt ({problem}; {_expected(spec)}) and was moved aside "
+    return aside, (f"{final} was corrupt ({_why_corrupt(problem, spec)}) and was moved aside "
                    f"to {aside}")
 
 
@@ -668,7 +678,7 @@ def _move_aside(final: Path, spec: WeightSpec, problem: str) -> WeightsCorruptEr
     if aside is None:
         return WeightsCorruptError(f"weights {spec.name!r}: {what}. The file was not loaded.")
     return WeightsCorruptError(
-        f"weights {spec.name!r} at {final} are corrupt ({problem}; {_expected(spec)}). The "
+        f"weights {spec.name!r} at {final} are corrupt ({_why_corrupt(problem, spec)}). The "
         f"file was not loaded and was moved aside to {aside}; call ensure_weights() again "
         f"to download a fresh copy, or place a correct file at {final}."
     )
@@ -791,7 +801,7 @@ def ensure_weights(
         problem = _cached_problem(final, spec) if final.is_file() else None
         if problem is not None:  # say so rather than hide the bad file behind the lock
             raise WeightsCorruptError(
-                f"weights {spec.name!r}: {final} is corrupt ({problem}; {_expected(spec)}) "
+                f"weights {spec.name!r}: {final} is corrupt ({_why_corrupt(problem, spec)}) "
                 f"and cannot be moved aside: {_read_only_hint(final.parent)}, or delete "
                 "the file") from exc
         raise CacheFolderError(

@@ -442,6 +442,15 @@ def test_corrupt_cached_file_is_moved_aside_then_replaced(cache, register, serve
     assert not (cache / "blob.pth").exists()
     assert (cache / "blob.pth.corrupt").read_bytes() == bad  # nothing is lost
     assert ensure_weights(TEST_NAME, cache=cache, progress=False).read_bytes() == PAYLOAD
+    # a second bad copy goes beside the first, which stays; the reason says "expected" once
+    worse = bytes([1]) * len(PAYLOAD)
+    (cache / "blob.pth").write_bytes(worse)
+    (cache / "blob.pth.md5ok").unlink(missing_ok=True)
+    with pytest.raises(WeightsCorruptError, match=r"moved aside to .*blob\.pth\.corrupt-2") as info:
+        ensure_weights(TEST_NAME, cache=cache, progress=False)
+    assert str(info.value).count(f"expected {PAYLOAD_MD5}") == 1
+    assert (cache / "blob.pth.corrupt").read_bytes() == bad
+    assert (cache / "blob.pth.corrupt-2").read_bytes() == worse
 
 
 def test_verification_is_remembered_in_a_sidecar(cache, register, monkeypatch):
