@@ -357,7 +357,8 @@ def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def _looks_like_html(path: Path) -> bool:
     # Drive answers quota and virus-scan warnings with an HTML page instead of the file.
     with open(path, "rb") as stream:
-        head = stream.read(512).lstrip().lower()
+        # a UTF-8 byte-order mark may lead the page
+        head = stream.read(512).removeprefix(b"\xef\xbb\xbf").lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html"))
 
 
@@ -367,7 +368,7 @@ def _looks_like_text_reply(path: Path) -> bool:
     with open(path, "rb") as stream:
         head = stream.read(512)
     try:
-        text = head.decode("utf-8").lstrip()
+        text = head.decode("utf-8-sig").lstrip()   # "-sig": without a byte-order mark
     except UnicodeDecodeError:
         return False
     return text.startswith(("{", "[", "<?xml", "<Error"))

@@ -396,6 +396,21 @@ def test_gdown_failure_and_html_page_are_reported(cache, register, monkeypatch):
     assert leftovers(cache) == []
 
 
+@pytest.mark.parametrize("reply", [
+    b"\xef\xbb\xbf<!DOCTYPE html><html><body>Quota exceeded</body></html>",
+    b"\xef\xbb\xbf{\"error\": \"quota exceeded\"}",
+])
+def test_a_reply_led_by_a_byte_order_mark_is_still_known_for_text(cache, register,
+                                                                  monkeypatch, reply):
+    register(make_spec(Source("gdrive", "QUOTA_ID"), md5=None, size=None))
+    install_fake_gdown(monkeypatch, lambda output: output.write_bytes(reply) and str(output))
+    with pytest.raises(WeightsUnavailableError) as info:
+        ensure_weights(TEST_NAME, cache=cache, progress=False)
+    message = str(info.value)
+    assert ("HTML page" in message or "text reply" in message) and "weights_only" not in message
+    assert not (cache / "blob.pth").exists() and leftovers(cache) == []
+
+
 def test_missing_gdown_gives_an_install_hint(cache, register, monkeypatch):
     register(make_spec(Source("gdrive", "FILE_ID")))
     monkeypatch.setitem(sys.modules, "gdown", None)  # makes `import gdown` fail
