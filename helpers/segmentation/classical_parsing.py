@@ -39,6 +39,7 @@ probabilities, never an interpolated label map.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -766,12 +767,15 @@ def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     """Move each garment's boundary onto the photo's edges with a GrabCut in a narrow band.
 
     The parse runs at a small working size, so its boundaries are only as good as a few
-    working pixels. For each garment class in turn, :func:`snap_to_edges` (GrabCut, Rother,
+    working pixels. For each garment class, :func:`snap_to_edges` (GrabCut, Rother,
     Kolmogorov & Blake 2004) decides the pixels within ``band`` of its boundary from the
-    colours on the two sides. A pixel a garment gives up takes the label of the nearest
-    pixel outside it; the two classes' probabilities are swapped where a label changed, so
-    the labels stay their argmax. Above ``_SNAP_SIDE`` pixels the cut runs on a reduced
-    copy.
+    colours on the two sides. The classes are cut independently, from the parse as it is
+    (so no class's result depends on which went first), in threads (OpenCV's GrabCut
+    releases the GIL); then, in class order, a pixel a garment gives up takes the label
+    of the nearest pixel outside it and a pixel it takes becomes its own, so where two
+    garments claim a pixel the later class has it. The two classes' probabilities are
+    swapped where a label changed, so the labels stay their argmax. Above
+    ``_SNAP_SIDE`` pixels the cut runs on a reduced copy.
     """
     big_h, big_w = labels.shape
     scale = min(1.0, _SNAP_SIDE / max(big_h, big_w))
@@ -782,12 +786,13 @@ def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     else:
         img, small = image, labels
     r = max(1, round(band * scale))
+    present = [c for c in range(1, 4) if (small == c).any()]
+    with ThreadPoolExecutor(max_workers=max(1, len(present))) as pool:
+        cuts = {c: pool.submit(snap_to_edges, img, small == c, r, context=r) for c in present}
     out = small.copy()
-    for c in range(1, 4):
-        was = out == c
-        if not was.any():
-            continue
-        new = snap_to_edges(img, was, r, context=r)
+    for c in present:
+        was = small == c
+        new = cuts[c].result()
         if (was & ~new).any():
             # what the garment gives up goes to its nearest neighbour outside it
             _, (iy, ix) = ndi.distance_transform_edt(was, return_indices=True)
