@@ -29,7 +29,9 @@ def require(module: str, hint: str) -> ModuleType:
     Raises
     ------
     ImportError
-        With ``hint`` as its message.
+        With ``hint`` as its message; when ``module`` is installed but one of its own
+        imports failed (``tensorflow_hub`` importing ``pkg_resources``), that failure is
+        added, since installing ``module`` again would not help.
 
     Examples
     --------
@@ -43,4 +45,7 @@ def require(module: str, hint: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing and missing != module.split(".")[0]:
+            raise ImportError(f"{hint} (importing {module} failed: {exc})") from exc
         raise ImportError(hint) from exc

@@ -660,6 +660,14 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
         if workers < 1:
             raise UsageError(f"--workers must be at least 1, got {workers}")
         style = style_spec(args.style)
+        if args.stylization == "magenta_hub":
+            # an optional back-end missing: one line now, not one failure per photo
+            from helpers.stylize import check_hub_installed
+
+            try:
+                check_hub_installed()
+            except ImportError as exc:
+                raise UsageError(f"--stylization magenta_hub: {exc}") from None
         if args.content:
             catalogue.scheduler_address(args.cluster)
         selection = (catalogue.find_photos(args.content) if args.content

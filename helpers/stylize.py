@@ -542,12 +542,29 @@ def _magenta_onnx_networks(precision: str = "float32") -> _MagentaOnnxNetworks:
 
 
 # --------------------------------------------------------------------------- TF Hub back-end
+#: What the TF Hub back-end needs (tensorflow_hub imports pkg_resources, which setuptools
+#: 81 and later no longer ship).
+HUB_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow and tensorflow_hub: pip install "
+                    "tensorflow tensorflow-hub 'setuptools<81' (or use the offline "
+                    "magenta_onnx back-end: backend='magenta_onnx', --stylization "
+                    "magenta_onnx)")
+
+
+def check_hub_installed() -> None:
+    """Raise the install hint now when the TF Hub back-end cannot be imported.
+
+    Raises
+    ------
+    ImportError
+        :data:`HUB_INSTALL_HINT`, with the import failure when tensorflow_hub is
+        installed but cannot be imported.
+    """
+    require("tensorflow_hub", HUB_INSTALL_HINT)
+
 @functools.lru_cache(maxsize=4)
 def _load_hub_module(handle: str):
     """Load a TF Hub model (URL or local SavedModel directory) once per handle."""
-    hub = require("tensorflow_hub", "the magenta_hub backend needs TensorFlow and "
-                                    "tensorflow_hub: pip install tensorflow tensorflow-hub "
-                                    "(or use backend='magenta_onnx', offline)")
+    hub = require("tensorflow_hub", HUB_INSTALL_HINT)
     try:
         module = hub.load(handle)
     except Exception as exc:  # hub raises URLError, OSError, ValueError, tf errors ...
@@ -832,6 +849,7 @@ def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_o
 
 __all__ = [
     "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "DETAIL_MODES", "HUB_ENV_VAR", "HUB_HANDLE",
+    "HUB_INSTALL_HINT", "check_hub_installed",
     "MIN_WORK_SIDE", "ONNX_PRECISIONS", "STYLE_SIZE", "Stylizer", "available_backends",
     "dequantize_qdq_model", "guided_upsample", "interpolate_bottlenecks",
     "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",

@@ -289,6 +289,17 @@ def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, 
         (tmp_path / "out" / "photos").iterdir())
 
 
+def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, tmp_path,
+                                                                  capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)      # not installed
+    status = main(["--no-notebooks", "--quick", "--content", str(photo_folder),
+                   "--stylization", "magenta_hub", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == EXIT_USAGE and not (tmp_path / "out").exists()
+    assert err.count("error: --stylization magenta_hub: the magenta_hub backend needs "
+                     "TensorFlow and tensorflow_hub: pip install") == 1
+
+
 def test_a_photo_without_a_person_says_what_the_command_did_and_where_to_click(tmp_path,
                                                                             capsys):
     from skimage import data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import cv2
@@ -298,6 +299,23 @@ def test_stylize_function_matches_stylizer(stylizer, content, style):
 
 
 # --------------------------------------------------------------------------- TF Hub
+def test_an_installed_module_whose_own_import_fails_is_named_in_the_hint(tmp_path,
+                                                                      monkeypatch):
+    from helpers._imports import require
+
+    # installed, but it imports something missing (tensorflow_hub and pkg_resources)
+    (tmp_path / "half_installed_backend.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError) as info:
+        require("half_installed_backend", "it needs X: pip install X")
+    assert str(info.value) == ("it needs X: pip install X (importing half_installed_backend "
+                               "failed: No module named 'no_such_dependency_xyz')")
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)     # not installed at all
+    with pytest.raises(ImportError) as info:
+        st.check_hub_installed()
+    assert str(info.value) == st.HUB_INSTALL_HINT and "'setuptools<81'" in str(info.value)
+
+
 @pytest.fixture(scope="module")
 def tiny_hub_dir(tmp_path_factory):
     """A tiny SavedModel with the Magenta hub call signature:
