@@ -483,11 +483,27 @@ def find_notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     UsageError
         When the folder does not exist or holds no notebook.
     """
-    folder = NOTEBOOKS_DIR if folder is None else Path(folder).expanduser().absolute()
+    default = folder is None
+    folder = NOTEBOOKS_DIR if default else Path(folder).expanduser().absolute()
     notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not notebooks:
-        raise UsageError(f"no notebooks (*.ipynb) in {folder}")
+        hint = ("; an installed copy has none: give --notebooks-dir DIR (a checkout's "
+                "notebooks/), or restyle photos with --no-notebooks --content PHOTOS"
+                if default else "")
+        raise UsageError(f"no notebooks (*.ipynb) in {folder}{hint}")
     return notebooks
+
+
+def check_notebook_kernel() -> None:
+    """Raise :class:`UsageError` unless the ``python3`` Jupyter kernel the notebooks run in
+    is installed (``ipykernel``), before any notebook runs."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        raise UsageError("the notebooks run in a Jupyter kernel, and none named 'python3' "
+                         "is installed: pip install ipykernel (or --no-notebooks)") from None
 
 
 #: Parameters every notebook's ``parameters`` cell must declare: without them the run's
@@ -679,6 +695,8 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
             except MemoryError as exc:  # a photo this machine cannot hold: say so now
                 raise UsageError(str(exc)) from exc
         notebooks = [] if args.no_notebooks else find_notebooks(args.notebooks_dir)
+        if notebooks:
+            check_notebook_kernel()
         for notebook in notebooks:
             notebook_parameters(notebook)
         # --quick keeps its small pictures away from the committed figures in results/.

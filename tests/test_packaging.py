@@ -22,7 +22,7 @@ from helpers import PROJECT_ROOT
 RUNTIME = PROJECT_ROOT / "requirements-runtime.txt"
 DEV_TOOLS = {"pytest", "ruff", "playwright", "jupyter", "setuptools"}
 # Preinstalled in Colab: only lower bounds allowed, never a pin that could downgrade them.
-COLAB_STACK = {"torch", "numpy", "tensorflow", "ipywidgets"}
+COLAB_STACK = {"torch", "numpy", "tensorflow", "ipywidgets", "ipykernel"}
 
 
 def requirement_lines(path):
@@ -46,7 +46,8 @@ def test_runtime_requirements_have_no_dev_tools_and_no_downgrading_pins():
     lines = requirement_lines(RUNTIME)
     names = {name_of(line) for line in lines}
     assert not names & DEV_TOOLS
-    assert {"torch", "onnxruntime", "numpy", "ipywidgets", "anywidget"} <= names
+    # ipykernel: python -m helpers.run runs the notebooks in it (a plain pip install . had none)
+    assert {"torch", "onnxruntime", "numpy", "ipywidgets", "anywidget", "ipykernel"} <= names
     for line in lines:
         if name_of(line) in COLAB_STACK:
             assert re.fullmatch(r"[\w-]+>=[\d.]+", line), f"{line!r} may downgrade Colab's copy"

@@ -289,6 +289,25 @@ def test_an_absent_garment_is_refused_naming_the_garments_present(photo_folder, 
         (tmp_path / "out" / "photos").iterdir())
 
 
+def test_an_installed_copy_without_notebooks_or_a_kernel_says_what_to_do(tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.setattr(run_module, "NOTEBOOKS_DIR", tmp_path / "site-packages-has-none")
+    assert main(["--quick", "--output", str(tmp_path / "out")]) == EXIT_USAGE
+    assert ("an installed copy has none: give --notebooks-dir DIR (a checkout's notebooks/), "
+            "or restyle photos with --no-notebooks --content PHOTOS") in capsys.readouterr().err
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    def no_kernel(self, name):
+        raise NoSuchKernel(name)
+
+    monkeypatch.setattr(KernelSpecManager, "get_kernel_spec", no_kernel)
+    assert main(["--quick", "--notebooks-dir", str(PROJECT_ROOT / "notebooks"),
+                 "--output", str(tmp_path / "out")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "none named 'python3' is installed: pip install ipykernel" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, tmp_path,
                                                                   capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_hub", None)      # not installed
