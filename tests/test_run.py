@@ -308,6 +308,23 @@ def test_an_installed_copy_without_notebooks_or_a_kernel_says_what_to_do(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+def test_ui_check_outside_a_checkout_or_without_pytest_says_why(tmp_path, monkeypatch):
+    import importlib.util
+
+    import helpers
+
+    monkeypatch.setattr(helpers, "PROJECT_ROOT", tmp_path)        # an installed copy
+    ok, summary = run_module.run_ui_check(tmp_path / "out")
+    assert not ok and "--ui-check runs from a checkout (an installed copy has no tests)" in summary
+    monkeypatch.setattr(helpers, "PROJECT_ROOT", PROJECT_ROOT)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pytest" else real(name, *a))
+    ok, summary = run_module.run_ui_check(tmp_path / "out")
+    assert not ok and "pip install -r requirements.txt" in summary
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, tmp_path,
                                                                   capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_hub", None)      # not installed
