@@ -24,6 +24,16 @@ def read_only(array: np.ndarray | None) -> np.ndarray | None:
     return array
 
 
+def own_read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only array with ``array``'s values that no caller can change: ``array``
+    itself when it already is one (owning its data, as :func:`read_only` copies made by
+    this function are), else a read-only copy. A photo passed from the pipeline to its
+    segmentation back-end is so copied once, not twice."""
+    if array.flags.owndata and not array.flags.writeable:
+        return array
+    return read_only(np.array(array))
+
+
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Return ``image`` if it is an ``(H, W, 3) uint8`` array, else raise ``ValueError``."""
     if not isinstance(image, np.ndarray):

@@ -715,7 +715,7 @@ def run_job(photos: Sequence[Path], names: dict[Path, str], style: str, photos_d
         try:
             if not pending:
                 result.engine = "nothing left to run" if result.failed else "nothing to do"
-            elif len(photos) == 1 and not (cluster or os.environ.get(SCHEDULER_ENV)):
+            elif len(photos) == 1 and scheduler_address(cluster) is None:
                 # One photo given: no cluster to start (the same photo always goes this way)
                 result.engine = "in this process (one photo)"
                 photo, digest = pending[0]

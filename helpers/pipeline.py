@@ -46,6 +46,7 @@ from helpers._checks import (
     check_positive,
     check_softness,
     check_unit_interval,
+    own_read_only,
     read_only,
 )
 from helpers.blend import (
@@ -266,6 +267,18 @@ STYLIZED_CACHED = 6
 MATTES_CACHED = 4
 
 
+def _check_run_parameters(style: Any, method: str, strength: float, stroke_scale: float,
+                          softness: float | None) -> None:
+    """The parameters of one stylized garment (:meth:`Pipeline.run`, or one of
+    :meth:`Pipeline.run_garments`), checked before any stage runs."""
+    check_choice(method, BLEND_METHODS, "blend method")
+    check_unit_interval(strength, "strength")
+    check_positive(stroke_scale, "stroke_scale")
+    if softness is not None:
+        check_softness(softness)
+    check_image_size(style, "style")
+
+
 #: the keys a garment of :meth:`Pipeline.run_garments` may have
 GARMENT_KEYS = ("style", "region", "positive", "negative", "strength", "stroke_scale",
                 "preserve_colors", "method", "softness")
@@ -296,12 +309,9 @@ def _check_garments(garments: Any, shape_hw: tuple[int, int], method: str,
             raise ValueError(f"garment {number} has no 'style': give its style image, "
                              "(h, w, 3) uint8")
         try:
-            check_image_size(garment["style"], "style")
-            check_choice(garment.get("method", method), BLEND_METHODS, "blend method")
-            check_unit_interval(garment.get("strength", 1.0), "strength")
-            check_positive(garment.get("stroke_scale", 1.0), "stroke_scale")
-            if garment.get("softness") is not None:
-                check_softness(garment["softness"])
+            _check_run_parameters(garment["style"], garment.get("method", method),
+                                  garment.get("strength", 1.0),
+                                  garment.get("stroke_scale", 1.0), garment.get("softness"))
             for kind in ("positive", "negative"):
                 check_clicks(garment.get(kind, ()), shape_hw, kind)
         except ValueError as exc:
@@ -624,7 +634,7 @@ class Pipeline:
         if key != self._content_key:
             # its own read-only copy: the caller may go on editing theirs, and the caches
             # are keyed on what was set
-            self._content = read_only(np.array(image))
+            self._content = own_read_only(image)
             self._content_key = key
             self.notes = []
             # everything computed for the previous photo goes with it
@@ -921,12 +931,7 @@ class Pipeline:
             the memory available (before any stage runs).
         """
         # Check every parameter before any expensive stage runs.
-        check_choice(method, BLEND_METHODS, "blend method")
-        check_unit_interval(strength, "strength")
-        check_positive(stroke_scale, "stroke_scale")
-        if softness is not None:
-            check_softness(softness)
-        check_image_size(style, "style")
+        _check_run_parameters(style, method, strength, stroke_scale, softness)
         self.set_content(content)
         # Refuse up front rather than fail with MemoryError halfway through the stages.
         check_memory(*self.content.shape[:2], label="content")

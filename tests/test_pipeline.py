@@ -560,6 +560,8 @@ def test_results_handed_out_again_are_read_only_and_the_callers_photo_is_its_own
     stylized = pipe.stylized(style)
     kept = (mask.copy(), saliency.copy(), stylized.copy())
     arrays = [pipe.content, mask, saliency, stylized]
+    # the back-end keeps the pipeline's read-only copy: the photo is copied once, not twice
+    assert pipe.segmenter.image is pipe.content
     if pipe.has_classes:
         arrays += [pipe.parsing().labels, pipe.parsing().probabilities]
     for array in arrays:

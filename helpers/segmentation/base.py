@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from helpers._checks import check_image_size, read_only
+from helpers._checks import check_image_size, own_read_only, read_only
 from helpers.segment import ClothParsing, click_pixel, resolve_region
 
 Click = tuple[float, float]
@@ -150,7 +150,7 @@ class SegmentationBackend:
         """
         check_image_size(image, "image")
         # the back-end's own read-only copy: the caller may go on editing theirs
-        image = read_only(np.array(image))
+        image = own_read_only(image)
         self.notes = []
         self._set_image(image)
         self._image = image
