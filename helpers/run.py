@@ -691,7 +691,7 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
 
             try:
                 check_hub_installed()
-            except ImportError as exc:
+            except (ImportError, FileNotFoundError) as exc:
                 raise UsageError(f"--stylization magenta_hub: {exc}") from None
         if args.content:
             catalogue.scheduler_address(args.cluster)

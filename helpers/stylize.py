@@ -12,9 +12,10 @@ back-ends share one interface, :class:`Stylizer` (and the :func:`stylize` shortc
                   float32 graph of their dequantized weights (see below); offline, CPU,
                   the same result on every x86-64 CPU. Default.
 ``magenta_hub``   The full TF Hub model (Inception-v3 style predictor)
-                  ``google/magenta/arbitrary-image-stylization-v1-256/2`` through
-                  ``tensorflow_hub``; needs the model online or as a local SavedModel
-                  directory (argument ``hub_handle`` or env var ``CLOTHSTYLE_MAGENTA_HUB``).
+                  ``google/magenta/arbitrary-image-stylization-v1-256/2``: from the URL
+                  through ``tensorflow_hub``, or from a local SavedModel directory
+                  (argument ``hub_handle`` or env var ``CLOTHSTYLE_MAGENTA_HUB``) through
+                  ``tf.saved_model.load``, which needs TensorFlow alone.
 ================= ==========================================================================
 
 The two back-ends' bottlenecks are *not* interchangeable (different style networks).
@@ -542,31 +543,65 @@ def _magenta_onnx_networks(precision: str = "float32") -> _MagentaOnnxNetworks:
 
 
 # --------------------------------------------------------------------------- TF Hub back-end
-#: What the TF Hub back-end needs (tensorflow_hub imports pkg_resources, which setuptools
-#: 81 and later no longer ship).
+#: What the TF Hub back-end needs to load from a URL (tensorflow_hub imports pkg_resources,
+#: which setuptools 81 and later no longer ship).
 HUB_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow and tensorflow_hub: pip install "
                     "tensorflow tensorflow-hub 'setuptools<81' (or use the offline "
                     "magenta_onnx back-end: backend='magenta_onnx', --stylization "
                     "magenta_onnx)")
+#: What it needs for a local SavedModel folder: TensorFlow alone.
+SAVED_MODEL_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow to load a local "
+                            "SavedModel: pip install tensorflow (or tensorflow-cpu) (or use "
+                            "the offline magenta_onnx back-end: backend='magenta_onnx', "
+                            "--stylization magenta_onnx)")
 
 
-def check_hub_installed() -> None:
-    """Raise the install hint now when the TF Hub back-end cannot be imported.
+def _is_url(handle: str) -> bool:
+    return handle.startswith(("http://", "https://"))
+
+
+def check_hub_installed(hub_handle: str | os.PathLike | None = None) -> str:
+    """Check, before any work, that the TF Hub back-end can load its model.
+
+    A TF Hub URL is loaded with ``tensorflow_hub.load``; a local SavedModel folder with
+    ``tf.saved_model.load``, which needs TensorFlow alone.
+
+    Parameters
+    ----------
+    hub_handle : str or os.PathLike, optional
+        As for :class:`Stylizer`; resolved with :func:`resolve_hub_handle`.
+
+    Returns
+    -------
+    str
+        The resolved handle.
 
     Raises
     ------
     ImportError
-        :data:`HUB_INSTALL_HINT`, with the import failure when tensorflow_hub is
-        installed but cannot be imported.
+        :data:`HUB_INSTALL_HINT` (a URL) or :data:`SAVED_MODEL_INSTALL_HINT` (a folder),
+        with the import failure when the module is installed but cannot be imported.
+    FileNotFoundError
+        A named local folder is not a SavedModel (see :func:`resolve_hub_handle`).
     """
-    require("tensorflow_hub", HUB_INSTALL_HINT)
+    handle = resolve_hub_handle(hub_handle)
+    if _is_url(handle):
+        require("tensorflow_hub", HUB_INSTALL_HINT)
+    else:
+        require("tensorflow", SAVED_MODEL_INSTALL_HINT)
+    return handle
+
 
 @functools.lru_cache(maxsize=4)
 def _load_hub_module(handle: str):
-    """Load a TF Hub model (URL or local SavedModel directory) once per handle."""
-    hub = require("tensorflow_hub", HUB_INSTALL_HINT)
+    """Load the model once per handle: a TF Hub URL with ``tensorflow_hub.load``, a local
+    SavedModel folder with ``tf.saved_model.load`` (what ``hub.load`` does for a folder)."""
+    if _is_url(handle):
+        load = require("tensorflow_hub", HUB_INSTALL_HINT).load
+    else:
+        load = require("tensorflow", SAVED_MODEL_INSTALL_HINT).saved_model.load
     try:
-        module = hub.load(handle)
+        module = load(handle)
     except Exception as exc:  # hub raises URLError, OSError, ValueError, tf errors ...
         raise RuntimeError(
             f"could not load the Magenta TF Hub model from {handle!r} "
@@ -799,11 +834,12 @@ def load_stylizer(name: str = "magenta_onnx", **kwargs: Any) -> Stylizer:
 def available_backends() -> tuple[str, ...]:
     """Back-ends whose Python packages are installed (without importing them).
 
-    ``magenta_hub`` is listed when tensorflow and tensorflow_hub are installed; whether its
-    model handle loads (network or local SavedModel) is only known when loading.
+    ``magenta_hub`` is listed when TensorFlow is installed: enough for a local SavedModel,
+    while a TF Hub URL also needs tensorflow_hub (:func:`check_hub_installed` checks the
+    handle at hand). Whether the model loads is only known when loading.
     """
     needs = {"magenta_onnx": ("onnx", "onnxruntime", ONNX_PACKAGE),
-             "magenta_hub": ("tensorflow", "tensorflow_hub")}
+             "magenta_hub": ("tensorflow",)}
     return tuple(name for name in BACKENDS
                  if all(importlib.util.find_spec(module) for module in needs[name]))
 
@@ -849,8 +885,8 @@ def stylize(content: np.ndarray, style: np.ndarray, *, backend: str = "magenta_o
 
 __all__ = [
     "BACKENDS", "BOTTLENECK_SIZE", "DEFAULT_MAX_SIDE", "DETAIL_MODES", "HUB_ENV_VAR", "HUB_HANDLE",
-    "HUB_INSTALL_HINT", "check_hub_installed",
-    "MIN_WORK_SIDE", "ONNX_PRECISIONS", "STYLE_SIZE", "Stylizer", "available_backends",
+    "HUB_INSTALL_HINT", "MIN_WORK_SIDE", "ONNX_PRECISIONS", "SAVED_MODEL_INSTALL_HINT",
+    "STYLE_SIZE", "Stylizer", "available_backends", "check_hub_installed",
     "dequantize_qdq_model", "guided_upsample", "interpolate_bottlenecks",
     "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",
     "make_onnx_session", "make_spatial_dims_symbolic", "preserve_content_colors",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -310,17 +311,52 @@ def test_an_installed_module_whose_own_import_fails_is_named_in_the_hint(tmp_pat
         require("half_installed_backend", "it needs X: pip install X")
     assert str(info.value) == ("it needs X: pip install X (importing half_installed_backend "
                                "failed: No module named 'no_such_dependency_xyz')")
+    monkeypatch.delenv(st.HUB_ENV_VAR, raising=False)
     monkeypatch.setitem(sys.modules, "tensorflow_hub", None)     # not installed at all
     with pytest.raises(ImportError) as info:
-        st.check_hub_installed()
+        st.check_hub_installed()                                 # the TF Hub URL
     assert str(info.value) == st.HUB_INSTALL_HINT and "'setuptools<81'" in str(info.value)
+
+
+def test_a_local_saved_model_needs_tensorflow_alone(tmp_path, monkeypatch):
+    folder = tmp_path / "savedmodel"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)     # not installed
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace())
+    assert st.check_hub_installed(folder) == str(folder)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(ImportError) as info:
+        st.check_hub_installed(folder)
+    assert str(info.value) == st.SAVED_MODEL_INSTALL_HINT
+    with pytest.raises(FileNotFoundError, match="is not a TF Hub SavedModel folder"):
+        st.check_hub_installed(tmp_path / "nothing-here")
+
+
+def test_a_tf_hub_url_is_loaded_with_tensorflow_hub(monkeypatch):
+    # The real tensorflow_hub on an unreachable URL: test_hub_unreachable_url_gives_clear_error
+    # (where it is installed). Here: which loader a URL goes to, and how a failure reads.
+    asked = []
+
+    def load(handle):
+        asked.append(handle)
+        raise OSError("no route to host")
+
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", types.SimpleNamespace(load=load))
+    url = "https://example.invalid/google/magenta/arbitrary-image-stylization-v1-256/2"
+    st._load_hub_module.cache_clear()
+    with pytest.raises(RuntimeError) as info:
+        st.Stylizer("magenta_hub", hub_handle=url)
+    assert asked == [url]
+    assert str(info.value).startswith(f"could not load the Magenta TF Hub model from {url!r} "
+                                      "(OSError: no route to host)")
+    st._load_hub_module.cache_clear()
 
 
 @pytest.fixture(scope="module")
 def tiny_hub_dir(tmp_path_factory):
     """A tiny SavedModel with the Magenta hub call signature:
     ``module(content, style)[0] == content * 0.5 + mean(style) * 0.5``."""
-    pytest.importorskip("tensorflow_hub")
     tf = pytest.importorskip("tensorflow")
 
     class TinyMagenta(tf.Module):
@@ -335,6 +371,7 @@ def tiny_hub_dir(tmp_path_factory):
 
 
 def test_hub_backend_with_local_saved_model(tiny_hub_dir, content, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)     # a folder needs TF alone
     hub = st.Stylizer("magenta_hub", hub_handle=tiny_hub_dir)
     assert hub.backend == "magenta_hub" and hub.hub_handle == str(tiny_hub_dir)
     style = np.full((40, 30, 3), 200, np.uint8)  # constant: its mean survives resizing
@@ -370,6 +407,9 @@ def test_hub_backend_handle_from_env_var(tiny_hub_dir, content, monkeypatch):
 
 
 def test_hub_unreachable_url_gives_clear_error(tiny_hub_dir, tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_hub", reason="tensorflow_hub is not in the development "
+                        "set (it brings the full 570 MB tensorflow wheel): pip install "
+                        "tensorflow-hub to run this test")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     url = "http://127.0.0.1:9/google/magenta/arbitrary-image-stylization-v1-256/2"
     with pytest.raises(RuntimeError, match=re.escape(url)) as info:
