@@ -142,8 +142,27 @@ def test_a_click_at_the_edge_changes_a_strip_and_one_in_the_middle_the_whole_par
     edge = (float(xs.min() + 2), float(ys.mean()))
     out = refiner.region({1}, negative=[edge])
     assert not out[int(edge[1]), int(edge[0])] and out[labels != 1].sum() == 0
-    assert 0.1 < out[neck].mean() < 0.5 and out[(labels == 1) & ~neck].all()
+    assert 0.5 < out[neck].mean() < 0.95 and out[(labels == 1) & ~neck].all()
     assert not refiner.region({1}, negative=[_centre(neck)])[neck].any()
+
+
+def test_a_click_beside_the_garment_s_edge_adds_a_strip_no_thicker_than_twice_its_depth():
+    # A click on the first pixel of wall beside a shirt's edge (where a reference mask a
+    # pixel wider than the shirt puts its error) is one pixel deep: its own part, a few
+    # superpixels of wall, would add a blob of wall; the depth bounds the own part too
+    rng = np.random.default_rng(1)
+    image = np.clip(rng.normal(0, 3, (200, 300, 3)) + BG, 0, 255).astype(np.uint8)
+    labels = np.zeros((200, 300), np.uint8)
+    labels[40:160, 80:220] = 1
+    image[labels == 1] = SHIRT
+    outside = cv2.distanceTransform((labels == 0).astype(np.uint8), cv2.DIST_L2, 5)
+    for working_side in (512, 150):
+        refiner = ClickRefiner(image, labels, working_side=working_side)
+        out = refiner.region({1}, positive=[(220.0, 100.0)])
+        added = out & (labels == 0)
+        assert added[100, 220] and out[99:102, 219:222].all()
+        # depth and thickness are measured at the working size: one working pixel deep
+        assert outside[added].max() <= 2.0 * max(1.0, 300 / working_side), working_side
 
 
 def test_a_click_on_a_superpixel_drawn_across_an_edge_takes_the_part_of_its_colour():

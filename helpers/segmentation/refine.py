@@ -49,8 +49,10 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   a change more than twice as thick as that (its largest distance to the unchanged
   pixels) is not what the click asks (the same-coloured shorts under a jacket flap that
   was clicked near the jacket's edge, or the black shorts under a black bag that was
-  clicked), and only the click's own part changes. A click in the middle of a missed
-  sleeve brings the sleeve; one at its edge, a strip there.
+  clicked), and only the click's own part changes, itself no farther from the mask's
+  edge than twice the click's depth (its few superpixels would otherwise bring a blob of
+  wall with a click on the pixel between a jean's edge and the wall). A click in the
+  middle of a missed sleeve brings the sleeve; one at its edge, a strip there.
 * Each click's **own part** (the clicked superpixel and its like neighbours, often straddling
   a thin error) is then refined at full size by an OpenCV GrabCut (Rother et al. 2004) in a
   small crop, so that a click does not drag in the other half of a mixed superpixel.
@@ -675,10 +677,13 @@ class ClickRefiner:
             if not current[node] and pos_seed[node]:
                 a = self._grow(node, current, neg_seed)
                 own = a & self._seed_part(node, ~current & (self._sp_label == self._sp_label[node]))
-                if self._deeper_than_clicked(a, ~current, pos[k]):
+                # too thick for the click's depth: its own part only, and that no deeper
+                # than the change may be (``side``, the part of the picture it is on)
+                side = ~current if self._deeper_than_clicked(a, ~current, pos[k]) else None
+                if side is not None:
                     a = own
                 claims_add.append((k, a))
-                seeds.append((pos[k], True, own))
+                seeds.append((pos[k], True, own, node, side))
                 added |= a
         m1 = m0 | added
         claims_remove = []
@@ -688,10 +693,11 @@ class ClickRefiner:
             if current[node] and neg_seed[node]:
                 r = self._shrink(node, current, pos_seed)
                 own = r & self._seed_part(node, current & (self._sp_label == self._sp_label[node]))
-                if self._deeper_than_clicked(r, current, neg[k]):
+                side = current.copy() if self._deeper_than_clicked(r, current, neg[k]) else None
+                if side is not None:
                     r = own
                 claims_remove.append((k, r))
-                seeds.append((neg[k], False, own))
+                seeds.append((neg[k], False, own, node, side))
                 removed |= r
 
         conflict = added & removed
@@ -710,14 +716,18 @@ class ClickRefiner:
         final = (m0 | added) & ~removed
         out = self._to_full(base, final, added & final, removed & ~final)
         # superpixels are coarser than thin errors: each click's own part at pixel level
-        for pt, positive, part in seeds:
+        clipped = set()     # (superpixel, positive) of the clicks bounded by their depth
+        for pt, positive, part, node, side in seeds:
             part = part & (final if positive else ~final)
             if part.any():
                 self._refine_part(out, base, pt, positive, part)
+                if side is not None:
+                    self._clip_to_depth(out, base, pt, positive, part, side)
+                    clipped.add((node, positive))
         for (x, y), positive in pixel_clicks:
             out[_around(x, y)] = positive
         if (out ^ base).any():
-            self._snap(out, base, placed)
+            self._snap(out, base, placed, clipped)
         return out
 
     def _deeper_than_clicked(self, change: np.ndarray, side: np.ndarray, pt: np.ndarray) -> bool:
@@ -737,6 +747,25 @@ class ClickRefiner:
             change[self._sp].astype(np.uint8), cv2.DIST_L2, 5).max())
         return thickness > _DEPTH_RATIO * max(depth, 1.0)
 
+    def _clip_to_depth(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
+                       positive: bool, part: np.ndarray, side: np.ndarray) -> None:
+        """Undo, in place, the change of a click's own part (superpixels ``part``) farther
+        than ``_DEPTH_RATIO`` times the click's depth from the edge of ``side`` (the part
+        of the picture the click is on, superpixels), as :meth:`_deeper_than_clicked`
+        measures it at the working size: the own part, often a few superpixels across,
+        may itself be thicker than the click asks (a click on the one-pixel strip between
+        a jean's edge and the white wall beside it)."""
+        distance = cv2.distanceTransform(side[self._sp].astype(np.uint8), cv2.DIST_L2, 5)
+        limit = _DEPTH_RATIO * max(float(distance[self._working_pixel(pt)]), 1.0)
+        y0, y1, x0, x1, support = self._full_window(part, 1)
+        sx, sy = self._scale_xy
+        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), distance.shape[0] - 1)
+        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), distance.shape[1] - 1)
+        crop_out, crop_base = out[y0:y1, x0:x1], base[y0:y1, x0:x1]
+        undo = support & (distance[rows][:, cols] > limit) & (crop_out != crop_base)
+        crop_out[undo] = crop_base[undo]
+        out[_around(*pt)] = positive          # the clicked pixels stay as the click asks
+
     def _full_window(self, part: np.ndarray, margin: int
                      ) -> tuple[int, int, int, int, np.ndarray]:
         """Full-size window ``(y0, y1, x0, x1)`` around the superpixels in ``part`` widened
@@ -755,7 +784,8 @@ class ClickRefiner:
         return y0, y1, x0, x1, part[sp[rows][:, cols]]
 
     def _snap(self, out: np.ndarray, base: np.ndarray,
-              clicks: list[tuple[np.ndarray, bool, int | None]]) -> None:
+              clicks: list[tuple[np.ndarray, bool, int | None]],
+              clipped: set[tuple[int, bool]]) -> None:
         """Move the boundary of what the clicks changed onto the photo's edges, in place.
 
         A changed part's boundary is made of superpixel boundaries at the working size,
@@ -784,6 +814,9 @@ class ClickRefiner:
                 clicked = np.zeros(self._n, bool)
                 clicked[node] = True
                 y0, y1, x0, x1, support = self._full_window(clicked, 1)
+                if (node, positive) in clipped:
+                    # bounded by its depth: only what stayed of it is held
+                    support = support & (out[y0:y1, x0:x1] == positive)
                 m[y0:y1, x0:x1] |= support
         out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[True],
                                  fixed_out=fixed[False], margin=_SNAP_MARGIN)
