@@ -77,6 +77,28 @@ def test_a_margin_keeps_a_boundary_where_both_sides_have_the_same_colours():
     assert held.sum() < 0.2 * free.sum()
 
 
+def test_a_crop_over_the_refit_budget_gets_one_grabcut_iteration(monkeypatch):
+    import cv2
+
+    img, truth = _drawn()
+    mask = _shifted(truth, 4)
+    asked = []
+    grab_cut = cv2.grabCut
+
+    def spy(image, trimap, rect, bgd, fgd, iterations, mode):
+        asked.append((image.shape[0] * image.shape[1], iterations))
+        return grab_cut(image, trimap, rect, bgd, fgd, iterations, mode)
+
+    monkeypatch.setattr(cv2, "grabCut", spy)
+    two = snap_to_edges(img, mask, 6)
+    crop = asked[0][0]
+    assert asked == [(crop, 2)] and crop < img.shape[0] * img.shape[1]
+    np.testing.assert_array_equal(snap_to_edges(img, mask, 6, refit_pixels=crop), two)
+    one = snap_to_edges(img, mask, 6, refit_pixels=crop - 1)
+    assert asked[1:] == [(crop, 2), (crop, 1)]
+    np.testing.assert_array_equal(one, snap_to_edges(img, mask, 6, iterations=1))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [({"band": 0}, "band must be at least 1 pixel, got 0"),

@@ -66,7 +66,10 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
 * Finally the **boundary of what the clicks changed** is redrawn on the photo's edges:
   within three quarters of a superpixel of it, :func:`~helpers.segmentation.boundary.
   snap_to_edges` (GrabCut in a band) decides each pixel where the colours on the two
-  sides differ; the clicked pixels stay as the clicks ask.
+  sides differ; the clicked pixels stay as the clicks ask. Its colour models are refitted
+  once more where the band's crop is at most 0.2 MP: above that, the refit would take a
+  click past 0.3 s on two cores (a gown whose clicks changed its whole hem) for a change
+  in IoU of 0.003 at most over the benchmark's clicks.
 
 Positive clicks are fixed inside for the negative cuts and negative clicks fixed outside
 for the positive cuts; a superpixel claimed by both a positive and a negative cut goes to
@@ -123,6 +126,7 @@ _WEAK_EDGE = 0.5            # mean contrast weight above which a part has no edg
 _SNAP_MARGIN = 1.0          # nats by which a redrawn pixel's colour must favour its new side
 _PART_DELTA_E = 4.0        # Lab margin by which a pixel of it must be nearer the other side
 _DEPTH_RATIO = 2.0          # a click's change may be at most this times as thick as it is deep
+_REFIT_PIXELS = 200_000     # crop pixels up to which the band's GrabCut refits once more
 
 
 def _around(x: float, y: float) -> tuple[slice, slice]:
@@ -819,7 +823,8 @@ class ClickRefiner:
                     support = support & (out[y0:y1, x0:x1] == positive)
                 m[y0:y1, x0:x1] |= support
         out[...] = snap_to_edges(self._image, out, r, where=near, fixed_in=fixed[True],
-                                 fixed_out=fixed[False], margin=_SNAP_MARGIN)
+                                 fixed_out=fixed[False], margin=_SNAP_MARGIN,
+                                 refit_pixels=_REFIT_PIXELS)
 
     def _refine_part(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
                      positive: bool, part: np.ndarray) -> None:
