@@ -251,6 +251,11 @@ def test_parsing_benchmark_quick_run_writes_json_and_markdown(tmp_path):
         assert len(row["iou"]) == 2 and row["half"] in ("dev", "held_out")
         assert all(0.0 <= value <= 1.0 for value in row["iou"])
     assert "| dev (001) |" in out.with_suffix(".md").read_text()
+    effects = [d for row in results["rows"] for d in np.diff(row["iou"])]
+    assert summary["clicks"] == len(effects) == summary["timed_clicks"]
+    assert summary["harmful_clicks"] == sum(d < -0.01 for d in effects)
+    assert summary["slow_clicks"] == sum(t > 0.3 for row in results["rows"]
+                                         for t in row["click_s"])
 
 
 @pytest.mark.slow
