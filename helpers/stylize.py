@@ -545,8 +545,10 @@ def _magenta_onnx_networks(precision: str = "float32") -> _MagentaOnnxNetworks:
 # --------------------------------------------------------------------------- TF Hub back-end
 #: What the TF Hub back-end needs to load from a URL (tensorflow_hub imports pkg_resources,
 #: which setuptools 81 and later no longer ship).
-HUB_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow and tensorflow_hub: pip install "
-                    "tensorflow tensorflow-hub 'setuptools<81' (or use the offline "
+HUB_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow and tensorflow_hub to load "
+                    "the model from TF Hub: pip install tensorflow tensorflow-hub "
+                    "'setuptools<81'; a SavedModel folder downloaded once needs TensorFlow "
+                    f"alone: point {HUB_ENV_VAR} (or hub_handle=) at it (or use the offline "
                     "magenta_onnx back-end: backend='magenta_onnx', --stylization "
                     "magenta_onnx)")
 #: What it needs for a local SavedModel folder: TensorFlow alone.
@@ -731,7 +733,14 @@ class Stylizer:
             return _to_uint8(self._networks.transform(_to_unit_float(content), style))
         import tensorflow as tf
 
-        outputs = self._hub_module(tf.constant(_to_unit_float(content)), tf.constant(style))
+        try:
+            outputs = self._hub_module(tf.constant(_to_unit_float(content)), tf.constant(style))
+        except (TypeError, ValueError) as exc:   # tf.function's binding errors dump tensors
+            raise RuntimeError(
+                f"the SavedModel at {self.hub_handle!r} cannot be called as module(content, "
+                "style) with two (1, H, W, 3) float32 images in [0, 1] "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); expected "
+                "Magenta's arbitrary-image-stylization-v1-256 SavedModel") from None
         result = _to_uint8(np.asarray(outputs[0]))
         # the SavedModel may round sizes; the contract is "same size as the input"
         return resize_image(result, content.shape[:2])

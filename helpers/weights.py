@@ -1041,7 +1041,8 @@ def resolve_hub_handle(
     Parameters
     ----------
     local_dir : str or path-like, optional
-        A local SavedModel folder (holding ``saved_model.pb``), or a TF Hub URL.
+        A local SavedModel folder (holding ``saved_model.pb``), or a TF Hub URL (the
+        ``hub_handle`` of :class:`helpers.stylize.Stylizer`; messages name it so).
     cache : str or path-like, optional
         Cache folder searched for ``<cache>/magenta_arbitrary-image-stylization-v1-256_2``.
 
@@ -1059,7 +1060,8 @@ def resolve_hub_handle(
         SavedModel folder (an explicit request is never silently replaced by a download).
     """
     spec = REGISTRY["magenta_hub"]
-    for given, origin in ((local_dir, "local_dir"), (os.environ.get(HUB_ENV_VAR, "").strip(), HUB_ENV_VAR)):
+    for given, origin in ((local_dir, "hub_handle"),
+                          (os.environ.get(HUB_ENV_VAR, "").strip(), HUB_ENV_VAR)):
         if not given:
             continue
         text = str(given)
@@ -1068,10 +1070,16 @@ def resolve_hub_handle(
         folder = Path(text).expanduser()
         if _is_saved_model_dir(folder):
             return str(folder)
+        if folder.name in ("saved_model.pb", "saved_model.pbtxt") and folder.is_file():
+            why = f"a file; give the folder that holds it, {folder.parent}"
+        elif not folder.exists():
+            why = "no such folder"
+        else:
+            why = "no saved_model.pb inside"
         raise FileNotFoundError(
-            f"{origin}={folder} is not a TF Hub SavedModel folder (no saved_model.pb inside); "
-            f"unpack {spec.sources[0].url}?tf-hub-format=compressed there, or unset it to "
-            "load from TF Hub"
+            f"{origin}={folder} is not a TF Hub SavedModel folder ({why}); unpack "
+            f"{spec.sources[0].url}?tf-hub-format=compressed into a folder and point "
+            f"{origin} at it, or unset it to load from TF Hub (online, with tensorflow_hub)"
         )
     cached = cache_dir(cache) / spec.filename
     if _is_saved_model_dir(cached):

@@ -333,7 +333,8 @@ def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, 
     err = capsys.readouterr().err
     assert status == EXIT_USAGE and not (tmp_path / "out").exists()
     assert err.count("error: --stylization magenta_hub: the magenta_hub backend needs "
-                     "TensorFlow and tensorflow_hub: pip install") == 1
+                     "TensorFlow and tensorflow_hub to load the model from TF Hub: pip "
+                     "install") == 1
     # a named folder that holds no SavedModel: the same, before any work
     monkeypatch.setenv("CLOTHSTYLE_MAGENTA_HUB", str(tmp_path / "no-model"))
     status = main(["--no-notebooks", "--quick", "--content", str(photo_folder),
@@ -341,7 +342,8 @@ def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, 
     err = capsys.readouterr().err
     assert status == EXIT_USAGE and not (tmp_path / "out").exists()
     assert err.count(f"error: --stylization magenta_hub: CLOTHSTYLE_MAGENTA_HUB="
-                     f"{tmp_path / 'no-model'} is not a TF Hub SavedModel folder") == 1
+                     f"{tmp_path / 'no-model'} is not a TF Hub SavedModel folder (no such "
+                     "folder)") == 1
 
 
 def test_a_photo_without_a_person_says_what_the_command_did_and_where_to_click(tmp_path,

@@ -393,6 +393,25 @@ def test_hub_backend_with_local_saved_model(tiny_hub_dir, content, monkeypatch):
         hub.stylize(content, np.zeros(100, np.float32))
 
 
+def test_a_saved_model_of_another_signature_is_named_in_one_line(tmp_path, content):
+    tf = pytest.importorskip("tensorflow")
+
+    class OneInput(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        def __call__(self, content):
+            return [content]
+
+    tf.saved_model.save(OneInput(), str(tmp_path))
+    stylizer = st.Stylizer("magenta_hub", hub_handle=tmp_path)
+    with pytest.raises(RuntimeError) as info:
+        stylizer.stylize(content, np.full((8, 8, 3), 200, np.uint8))
+    message = str(info.value)
+    assert message.startswith(f"the SavedModel at {str(tmp_path)!r} cannot be called as "
+                              "module(content, style) with two (1, H, W, 3) float32 images")
+    assert "\n" not in message and len(message) < 500
+    assert info.value.__cause__ is None
+
+
 def test_hub_backend_handle_from_env_var(tiny_hub_dir, content, monkeypatch):
     monkeypatch.setenv(st.HUB_ENV_VAR, str(tiny_hub_dir))
     assert st.resolve_hub_handle() == str(tiny_hub_dir)

@@ -548,10 +548,15 @@ def test_resolve_hub_handle(cache, monkeypatch, tmp_path):
     assert not is_available("magenta_hub", cache=cache)
 
     local = tmp_path / "saved"
+    with pytest.raises(FileNotFoundError, match=r"hub_handle=.*saved is not a TF Hub "
+                       r"SavedModel folder \(no such folder\)"):
+        resolve_hub_handle(local)
     local.mkdir()
-    with pytest.raises(FileNotFoundError, match="no saved_model.pb"):
+    with pytest.raises(FileNotFoundError, match=r"\(no saved_model.pb inside\)"):
         resolve_hub_handle(local)
     (local / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="give the folder that holds it"):
+        resolve_hub_handle(local / "saved_model.pb")
     assert resolve_hub_handle(local, cache=cache) == str(local)
     monkeypatch.setenv(HUB_ENV_VAR, str(local))
     assert resolve_hub_handle(cache=cache) == str(local)
