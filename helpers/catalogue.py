@@ -368,13 +368,21 @@ class JobSpec:
     max_side: int
     backends: tuple[tuple[str, str], ...]
     save_stages: bool
+    #: ``magenta_hub``: the resolved handle, and the SavedModel's digest for a folder
+    hub_handle: str | None = None
+    hub_model_sha256: str | None = None
 
     def parameters(self) -> dict[str, Any]:
         """The manifest's ``parameters``: equal ones mean equal outputs."""
-        return {"job_version": JOB_VERSION, "style": self.style_name,
-                "style_sha256": self.style_sha256, "garment": self.garment,
-                "method": self.method, "max_side": self.max_side,
-                "backends": dict(self.backends), "save_stages": self.save_stages}
+        parameters = {"job_version": JOB_VERSION, "style": self.style_name,
+                      "style_sha256": self.style_sha256, "garment": self.garment,
+                      "method": self.method, "max_side": self.max_side,
+                      "backends": dict(self.backends), "save_stages": self.save_stages}
+        if self.hub_handle is not None:
+            # another SavedModel (or another folder) draws other pictures
+            parameters["hub_model"] = {"handle": self.hub_handle,
+                                       "sha256": self.hub_model_sha256}
+        return parameters
 
 
 # One pipeline per worker process, built on its first photo and kept: the models load once.
@@ -382,13 +390,14 @@ _WORKER_STATE: dict[tuple[Any, ...], Any] = {}
 
 
 def _worker_pipeline(spec: JobSpec) -> Any:
-    key = (spec.max_side, spec.backends)
+    key = (spec.max_side, spec.backends, spec.hub_handle)
     pipeline = _WORKER_STATE.get(key)
     if pipeline is None:
         from helpers.pipeline import Pipeline
 
         _WORKER_STATE.clear()  # one configuration at a time: the models are large
-        pipeline = Pipeline(max_side=spec.max_side, notify=None, **dict(spec.backends))
+        pipeline = Pipeline(max_side=spec.max_side, notify=None, hub_handle=spec.hub_handle,
+                            **dict(spec.backends))
         _WORKER_STATE[key] = pipeline
     return pipeline
 
@@ -586,9 +595,11 @@ def dask_client(cluster: str | None = None, workers: int = 2) -> Iterator[Any]:
                if name != "MALLOC_TRIM_THRESHOLD_"}
     with _sigint_ignored(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         # ":0": the scheduler's HTTP endpoint on a free port, so two clusters never clash
-        # silence_logs: Dask's own warnings (a task cancelled by Ctrl-C) are not the user's
+        # silence_logs: Dask's own log lines are not the user's: a task cancelled by Ctrl-C
+        # is a warning, and a worker whose heartbeat finds the scheduler already closed
+        # logs an error with a traceback; what fails reaches the user through each task
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                             dashboard_address=":0", silence_logs=logging.ERROR,
+                             dashboard_address=":0", silence_logs=logging.CRITICAL,
                              env=math_threads(workers))
     with local, Client(local) as client:
         from helpers._dask_plugins import IgnoreSigint

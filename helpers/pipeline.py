@@ -472,6 +472,12 @@ class Pipeline:
         One of :data:`SALIENCY_BACKENDS`.
     stylization : str
         One of :data:`STYLIZATION_BACKENDS`.
+    hub_handle : str or os.PathLike, optional
+        ``magenta_hub`` only: a local SavedModel folder or a TF Hub URL (default
+        ``$CLOTHSTYLE_MAGENTA_HUB``, else the cache's copy, else the URL; see
+        :func:`helpers.weights.resolve_hub_handle`). Resolved, and what it needs to load
+        checked, when the pipeline is built: before any stage runs (``ImportError`` with
+        the install command, ``FileNotFoundError`` for a folder without a SavedModel).
     max_side : int
         Processing size cap: the longest side at which stylization and the matte work;
         results are mapped back to the content's full size, where blending happens.
@@ -501,6 +507,8 @@ class Pipeline:
     ----------
     backends : dict
         Stage -> the back-end that serves it.
+    hub_handle : str or None
+        The resolved TF Hub handle with ``magenta_hub``, else None.
     notes : list of str
         The segmentation back-end's notes on the current photo.
     timings : dict
@@ -510,12 +518,21 @@ class Pipeline:
     """
 
     def __init__(self, segmentation: str = "auto", saliency: str = "auto",
-                 stylization: str = "magenta_onnx", *, max_side: int = 1024,
+                 stylization: str = "magenta_onnx", *, hub_handle: Any = None,
+                 max_side: int = 1024,
                  allow_offline: bool = True, download: bool = True, weights_cache: Any = None,
                  segmentation_options: dict[str, Any] | None = None,
                  saliency_runner: Any = None,
                  notify: Callable[[str], None] | None = print) -> None:
         check_choice(stylization, STYLIZATION_BACKENDS, "stylization backend")
+        self.hub_handle: str | None = None
+        if stylization == "magenta_hub":
+            from helpers.stylize import check_hub_installed
+
+            # an optional back-end that cannot load fails here, not after the other stages
+            self.hub_handle = check_hub_installed(hub_handle)
+        elif hub_handle is not None:
+            raise ValueError("hub_handle applies to stylization='magenta_hub' only")
         if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) \
                 or max_side < 64:
             raise ValueError(f"max_side must be an integer of at least 64 pixels, got "
@@ -854,10 +871,13 @@ class Pipeline:
         check_image_size(style, "style")
         backend = self.backends["stylization"]
         key = (array_digest(style), float(strength), float(stroke_scale),
-               bool(preserve_colors), backend, self.max_side)
+               bool(preserve_colors), backend, self.hub_handle, self.max_side)
+        options = {"hub_handle": self.hub_handle} if self.hub_handle else {}
         return self._cached(self._stylized, key, "stylization", lambda: load_stylizer(
-            backend).stylize(self.content, style, strength=strength, stroke_scale=stroke_scale,
-                             preserve_colors=preserve_colors, max_side=self.max_side))
+            backend, **options).stylize(self.content, style, strength=strength,
+                                        stroke_scale=stroke_scale,
+                                        preserve_colors=preserve_colors,
+                                        max_side=self.max_side))
 
     # ------------------------------------------------------------------ cheap steps
     def alpha(self, mask: np.ndarray, method: str = "saliency", *,

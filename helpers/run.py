@@ -862,6 +862,7 @@ def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Seque
 
     from helpers.notebook_support import image_label, load_style
     from helpers.pipeline import Pipeline
+    from helpers.stylize import saved_model_digest
     from helpers.weights import WeightsCorruptError, WeightsUnavailableError
 
     pipeline = Pipeline(max_side=max_side, **backend_args)
@@ -870,6 +871,8 @@ def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Seque
               f"{pipeline.backends['segmentation']!r} restyles the garment under the face")
     print(f"backends: {pipeline.backend_line()}")
     backends.update(pipeline.backends)
+    if pipeline.hub_handle:
+        backends["stylization_model"] = pipeline.hub_handle   # which SavedModel or URL
     try:
         # here, once: each worker would otherwise fail on it photo by photo
         pipeline.fetch_weights()
@@ -883,7 +886,9 @@ def run_photo_job(photos: Sequence[Path], names: dict[Path, str], protect: Seque
                                     + style_image.tobytes()).hexdigest(),
         garment=args.garment, method=args.method or DEFAULT_METHOD, max_side=max_side,
         # every worker runs the back-ends resolved here, whatever its own cache holds
-        backends=tuple(pipeline.backends.items()), save_stages=args.save_stages)
+        backends=tuple(pipeline.backends.items()), save_stages=args.save_stages,
+        hub_handle=pipeline.hub_handle,
+        hub_model_sha256=pipeline.hub_handle and saved_model_digest(pipeline.hub_handle))
     del pipeline  # the workers build their own
     print(f"photos: {len(photos)} -> {output_dir / 'photos'} (style {style})")
     return catalogue.run_job(

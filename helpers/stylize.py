@@ -77,9 +77,11 @@ onnxruntime, onnx, TensorFlow and tensorflow_hub are imported lazily, on first u
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -594,6 +596,32 @@ def check_hub_installed(hub_handle: str | os.PathLike | None = None) -> str:
     return handle
 
 
+def saved_model_digest(handle: str) -> str | None:
+    """SHA-256 of a local SavedModel's graph and variable index, or None for a URL.
+
+    What identifies the model in a folder (a folder's path alone does not: another model
+    may be unpacked there); a TF Hub URL names one published version.
+
+    Parameters
+    ----------
+    handle : str
+        A resolved handle (:func:`resolve_hub_handle`).
+
+    Returns
+    -------
+    str or None
+        64 hex digits.
+    """
+    if _is_url(handle):
+        return None
+    digest = hashlib.sha256()
+    for name in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
+        path = Path(handle) / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=4)
 def _load_hub_module(handle: str):
     """Load the model once per handle: a TF Hub URL with ``tensorflow_hub.load``, a local
@@ -899,5 +927,5 @@ __all__ = [
     "dequantize_qdq_model", "guided_upsample", "interpolate_bottlenecks",
     "load_magenta_onnx_model", "load_stylizer", "magenta_onnx_model_dir",
     "make_onnx_session", "make_spatial_dims_symbolic", "preserve_content_colors",
-    "resolve_hub_handle", "stylize", "working_size",
+    "resolve_hub_handle", "saved_model_digest", "stylize", "working_size",
 ]

@@ -579,3 +579,23 @@ def test_results_handed_out_again_are_read_only_and_the_callers_photo_is_its_own
     assert kept[0].any() and kept[1].any()
     result = pipe.run(content, style, region="upper_body")
     result.output[...] = 0                # the composite is new: the caller's to edit
+
+
+def test_the_tf_hub_model_is_named_and_checked_when_the_pipeline_is_built(tmp_path,
+                                                                          monkeypatch):
+    import sys
+
+    monkeypatch.delenv("CLOTHSTYLE_MAGENTA_HUB", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow_hub", None)      # not installed
+    with pytest.raises(ImportError, match="needs TensorFlow and tensorflow_hub"):
+        Pipeline("classical_parsing", "person_matte", "magenta_hub", notify=None)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        Pipeline("classical_parsing", "person_matte", "magenta_hub",
+                 hub_handle=tmp_path / "missing", notify=None)
+    with pytest.raises(ValueError, match="hub_handle applies to stylization='magenta_hub'"):
+        Pipeline("classical_parsing", "person_matte", hub_handle=tmp_path, notify=None)
+    (tmp_path / "saved_model.pb").write_bytes(b"")                # a folder needs TF alone
+    pipeline = Pipeline("classical_parsing", "person_matte", "magenta_hub",
+                        hub_handle=tmp_path, notify=None)
+    assert pipeline.hub_handle == str(tmp_path)
+    assert Pipeline("classical_parsing", "person_matte", notify=None).hub_handle is None

@@ -346,6 +346,45 @@ def test_a_missing_optional_back_end_is_one_error_before_any_work(photo_folder, 
                      "folder)") == 1
 
 
+def _tiny_saved_model(folder, gain):
+    """A SavedModel with Magenta's call signature: ``module(content, style)[0] ==
+    content * gain + mean(style) * (1 - gain)``."""
+    tf = pytest.importorskip("tensorflow")
+
+    class Tiny(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32),
+                                      tf.TensorSpec([1, None, None, 3], tf.float32)])
+        def __call__(self, content, style):
+            return [content * gain + tf.reduce_mean(style) * (1 - gain)]
+
+    tf.saved_model.save(Tiny(), str(folder))
+    return folder
+
+
+def test_another_saved_model_redoes_the_photos_and_is_recorded(tmp_path, capsys,
+                                                               monkeypatch):
+    # the manifest's parameters name the TF Hub model: a photo done with one SavedModel is
+    # not "already done" with another unpacked elsewhere (or in the same folder)
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(fit_to_cap(sample_content("astronaut"), 96)[0]).save(photo)
+    out = tmp_path / "out"
+    args = ["--no-notebooks", "--quick", "--content", str(photo), "--stylization",
+            "magenta_hub", "--output", str(out)]
+    first = _tiny_saved_model(tmp_path / "first", 0.5)
+    monkeypatch.setenv("CLOTHSTYLE_MAGENTA_HUB", str(first))
+    assert main(args) == EXIT_OK
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["backends"]["stylization_model"] == str(first)
+    before = digests(out / "photos")
+    assert main(args) == EXIT_OK
+    assert "1 already done with these parameters" in capsys.readouterr().out
+    monkeypatch.setenv("CLOTHSTYLE_MAGENTA_HUB", str(_tiny_saved_model(tmp_path / "second",
+                                                                       0.0)))
+    assert main(args) == EXIT_OK
+    assert "already done with these parameters" not in capsys.readouterr().out
+    assert digests(out / "photos") != before
+
+
 def test_a_photo_without_a_person_says_what_the_command_did_and_where_to_click(tmp_path,
                                                                             capsys):
     from skimage import data

@@ -617,3 +617,14 @@ def test_stylize_detail_modes(stylizer, style):
                                   stylizer.stylize(photo, bottleneck, detail="none"))
     with pytest.raises(ValueError, match="unknown stylization detail mode 'sharp'"):
         stylizer.stylize(photo, bottleneck, detail="sharp")
+
+
+def test_a_saved_model_s_digest_follows_its_files_not_its_folder(tmp_path):
+    assert st.saved_model_digest("https://tfhub.dev/google/magenta/x/2") is None
+    (tmp_path / "variables").mkdir()
+    (tmp_path / "saved_model.pb").write_bytes(b"graph")
+    (tmp_path / "variables" / "variables.index").write_bytes(b"index")
+    first = st.saved_model_digest(str(tmp_path))
+    assert len(first) == 64 and first == st.saved_model_digest(str(tmp_path))
+    (tmp_path / "variables" / "variables.index").write_bytes(b"other index")
+    assert st.saved_model_digest(str(tmp_path)) != first
