@@ -247,7 +247,8 @@ def markdown(results: dict[str, Any]) -> str:
         cells = [f"{iou_at[str(k)]:.3f}" for k in _reported_clicks(max_clicks)]
         click = s["click_s"]
         lines.append(
-            f"| {part} ({results['split'][part]}) | {s['pairs']} | " + " | ".join(cells)
+            f"| {part}" + (f" ({results['split'][part]})" if part != "all" else "")
+            + f" | {s['pairs']} | " + " | ".join(cells)
             + f" | {s['noc85']:.2f} | {s['worst_click']['delta_iou']:+.4f} "
             f"({s['worst_click']['photo']} {s['worst_click']['class']}) | "
             f"{s['harmful_clicks']} of {s['clicks']} | "
@@ -448,8 +449,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "parsing_<backend>.json; parsing_quick.json with --quick; "
                         "_no_head, _jpegQ before .json with --no-head, --jpeg Q)")
     parser.add_argument("--markdown", type=Path, help="markdown path (default beside --out)")
-    parser.add_argument("--overlays", type=Path, default=RESULTS / "overlays",
-                        help="folder for the overlay sheets (ignored by git)")
+    parser.add_argument("--overlays", type=Path,
+                        help="folder for the overlay sheets (default benchmarks/results/"
+                        "overlays, ignored by git; none with --quick unless given)")
     parser.add_argument("--no-overlays", action="store_true", help="write no overlay sheets")
     parser.add_argument("--jpeg", type=int, metavar="Q",
                         help="save each photo as a JPEG of quality Q (1-100) before the parse; "
@@ -474,7 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"parsing_quick{variant}" if args.quick else f"parsing_{args.segmentation}{variant}"
     out = args.out or RESULTS / f"{stem}.json"
     md_path = args.markdown or out.with_suffix(".md")
-    overlays = None if args.no_overlays or args.quick else args.overlays
+    overlays = None if args.no_overlays else (
+        args.overlays or (None if args.quick else RESULTS / "overlays"))
     results = run(args.segmentation, args.fixtures, max_clicks, 2 if args.quick else None,
                   overlays, not (args.quick or args.no_head or args.jpeg),
                   no_head=args.no_head, jpeg=args.jpeg)
