@@ -146,15 +146,21 @@ def test_a_click_at_the_edge_changes_a_strip_and_one_in_the_middle_the_whole_par
     assert not refiner.region({1}, negative=[_centre(neck)])[neck].any()
 
 
+def _shirt_on_wall(seed: int, rows: slice, cols: slice) -> tuple[np.ndarray, np.ndarray]:
+    """A plain shirt rectangle on a 200 x 300 wall with light noise, and its labels."""
+    rng = np.random.default_rng(seed)
+    image = np.clip(rng.normal(0, 3, (200, 300, 3)) + BG, 0, 255).astype(np.uint8)
+    labels = np.zeros((200, 300), np.uint8)
+    labels[rows, cols] = 1
+    image[labels == 1] = SHIRT
+    return image, labels
+
+
 def test_a_click_beside_the_garment_s_edge_adds_a_strip_no_thicker_than_twice_its_depth():
     # A click on the first pixel of wall beside a shirt's edge (where a reference mask a
     # pixel wider than the shirt puts its error) is one pixel deep: its own part, a few
     # superpixels of wall, would add a blob of wall; the depth bounds the own part too
-    rng = np.random.default_rng(1)
-    image = np.clip(rng.normal(0, 3, (200, 300, 3)) + BG, 0, 255).astype(np.uint8)
-    labels = np.zeros((200, 300), np.uint8)
-    labels[40:160, 80:220] = 1
-    image[labels == 1] = SHIRT
+    image, labels = _shirt_on_wall(1, slice(40, 160), slice(80, 220))
     outside = cv2.distanceTransform((labels == 0).astype(np.uint8), cv2.DIST_L2, 5)
     for working_side in (512, 150):
         refiner = ClickRefiner(image, labels, working_side=working_side)
@@ -593,11 +599,7 @@ def test_a_click_on_the_garment_s_edge_pixel_moves_that_pixel():
     # At a working size below the photo's, the garment's edge pixels may belong to the
     # superpixel on the other side of the edge: that superpixel already is as the click
     # asks, so the click is decided at pixel level and the clicked pixel follows it
-    rng = np.random.default_rng(0)
-    image = np.clip(rng.normal(0, 3, (200, 300, 3)) + BG, 0, 255).astype(np.uint8)
-    labels = np.zeros((200, 300), np.uint8)
-    labels[53:147, 61:241] = 1
-    image[labels == 1] = SHIRT
+    image, labels = _shirt_on_wall(0, slice(53, 147), slice(61, 241))
     refiner = ClickRefiner(image, labels, working_side=64)
     shirt = labels == 1
     inner = shirt & ~ndi.binary_erosion(shirt)
