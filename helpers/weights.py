@@ -1050,7 +1050,8 @@ def resolve_hub_handle(
     -------
     str
         In order: ``local_dir``; else ``$CLOTHSTYLE_MAGENTA_HUB``; else the cache folder
-        copy if it holds a SavedModel; else the TF Hub URL :data:`MAGENTA_HUB_URL`.
+        copy if it holds a SavedModel; else the TF Hub URL :data:`MAGENTA_HUB_URL`. A
+        folder comes back as an absolute path.
         Loading it (``tensorflow_hub.load``) is the stylization module's job.
 
     Raises
@@ -1058,8 +1059,19 @@ def resolve_hub_handle(
     FileNotFoundError
         ``local_dir`` or the environment variable names a local path that is not a
         SavedModel folder (an explicit request is never silently replaced by a download).
+    TypeError
+        ``local_dir`` is neither a string nor a path.
+    ValueError
+        ``local_dir`` is an empty string.
     """
     spec = REGISTRY["magenta_hub"]
+    if local_dir is not None:
+        if not isinstance(local_dir, (str, os.PathLike)):
+            raise TypeError(f"hub_handle must be a folder path (str or os.PathLike) or a TF "
+                            f"Hub URL, got {type(local_dir).__name__} {local_dir!r}")
+        if not str(local_dir).strip():
+            raise ValueError("hub_handle is empty: give a SavedModel folder or a TF Hub URL, "
+                             "or leave it out")
     for given, origin in ((local_dir, "hub_handle"),
                           (os.environ.get(HUB_ENV_VAR, "").strip(), HUB_ENV_VAR)):
         if not given:
@@ -1067,7 +1079,8 @@ def resolve_hub_handle(
         text = str(given)
         if text.startswith(("http://", "https://")):
             return text
-        folder = Path(text).expanduser()
+        # absolute: the handle is recorded (manifest) and used later, maybe elsewhere
+        folder = Path(text).expanduser().resolve()
         if _is_saved_model_dir(folder):
             return str(folder)
         if folder.name in ("saved_model.pb", "saved_model.pbtxt") and folder.is_file():

@@ -171,6 +171,20 @@ def test_a_click_beside_the_garment_s_edge_adds_a_strip_no_thicker_than_twice_it
         assert outside[added].max() <= 2.0 * max(1.0, 300 / working_side), working_side
 
 
+def test_a_click_outside_its_own_part_s_window_is_refined_without_warnings():
+    # On the astronaut, the own part of a click at (28, 334) lies above it (rows 289-332):
+    # its pixel GrabCut used to read an empty slice around the click (numpy warnings)
+    import warnings
+
+    pipeline = Pipeline(segmentation="classical_parsing", saliency="person_matte",
+                        notify=None)
+    pipeline.set_content(sample_content("astronaut"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        mask = pipeline.region_mask("upper_body", positive=[(28, 334)])
+    assert mask[334, 28] == 1.0
+
+
 def test_a_click_on_a_superpixel_drawn_across_an_edge_takes_the_part_of_its_colour():
     # scikit-image's astronaut: the superpixel under (284, 420) lies mostly on the helmet's
     # dark rim; the click is on the orange suit beside it, which the parse missed. It used

@@ -557,6 +557,13 @@ def test_resolve_hub_handle(cache, monkeypatch, tmp_path):
     (local / "saved_model.pb").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="give the folder that holds it"):
         resolve_hub_handle(local / "saved_model.pb")
+    # a relative folder comes back absolute (it is recorded and used after a chdir)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_hub_handle("saved", cache=cache) == str(local.resolve())
+    with pytest.raises(ValueError, match="hub_handle is empty"):
+        resolve_hub_handle("  ")
+    with pytest.raises(TypeError, match="hub_handle must be a folder path .* got int 5"):
+        resolve_hub_handle(5)
     assert resolve_hub_handle(local, cache=cache) == str(local)
     monkeypatch.setenv(HUB_ENV_VAR, str(local))
     assert resolve_hub_handle(cache=cache) == str(local)

@@ -770,11 +770,12 @@ class ClickRefiner:
         crop_out[undo] = crop_base[undo]
         out[_around(*pt)] = positive          # the clicked pixels stay as the click asks
 
-    def _full_window(self, part: np.ndarray, margin: int
+    def _full_window(self, part: np.ndarray, margin: int, around: np.ndarray | None = None
                      ) -> tuple[int, int, int, int, np.ndarray]:
         """Full-size window ``(y0, y1, x0, x1)`` around the superpixels in ``part`` widened
-        by ``margin`` pixels, and the part's pixels in it (``(y1 - y0, x1 - x0) bool``).
-        The window's far edges round down: a margin of 1 or more holds the whole part."""
+        by ``margin`` pixels (and holding the 3 x 3 pixels ``around`` a click, if given),
+        and the part's pixels in it (``(y1 - y0, x1 - x0) bool``). The window's far edges
+        round down: a margin of 1 or more holds the whole part."""
         height, width = self.shape
         sx, sy = self._scale_xy
         sp = self._sp
@@ -783,6 +784,10 @@ class ClickRefiner:
         x1 = min(width, int((xs.max() + 1) / sx) + margin)
         y0 = max(0, int(ys.min() / sy) - margin)
         y1 = min(height, int((ys.max() + 1) / sy) + margin)
+        if around is not None:
+            x, y = int(around[0]), int(around[1])
+            x0, x1 = min(x0, max(0, x - 1)), max(x1, min(width, x + 2))
+            y0, y1 = min(y0, max(0, y - 1)), max(y1, min(height, y + 2))
         rows = np.minimum((np.arange(y0, y1) * sy).astype(int), sp.shape[0] - 1)
         cols = np.minimum((np.arange(x0, x1) * sx).astype(int), sp.shape[1] - 1)
         return y0, y1, x0, x1, part[sp[rows][:, cols]]
@@ -837,7 +842,8 @@ class ClickRefiner:
         background, the part itself probable foreground; its pixels that end as background
         return to ``base``.
         """
-        y0, y1, x0, x1, support = self._full_window(part, _PART_MARGIN)
+        # the window holds the click too: its own superpixel may have left the part
+        y0, y1, x0, x1, support = self._full_window(part, _PART_MARGIN, around=pt)
         crop_out = out[y0:y1, x0:x1]
         crop_base = base[y0:y1, x0:x1]
         # 'fg' of the grabCut = the side the click asks for
