@@ -91,7 +91,7 @@ from cachetools import LRUCache
 from helpers._checks import check_choice, check_image, check_positive, check_unit_interval
 from helpers._imports import require
 from helpers.images import resize_image
-from helpers.weights import HUB_ENV_VAR, MAGENTA_HUB_URL, resolve_hub_handle
+from helpers.weights import HUB_ENV_VAR, MAGENTA_HUB_URL, is_hub_url, resolve_hub_handle
 
 #: Valid ``backend`` names, the offline default first.
 BACKENDS = ("magenta_onnx", "magenta_hub")
@@ -560,10 +560,6 @@ SAVED_MODEL_INSTALL_HINT = ("the magenta_hub backend needs TensorFlow to load a 
                             "--stylization magenta_onnx)")
 
 
-def _is_url(handle: str) -> bool:
-    return handle.startswith(("http://", "https://"))
-
-
 def check_hub_installed(hub_handle: str | os.PathLike | None = None) -> str:
     """Check, before any work, that the TF Hub back-end can load its model.
 
@@ -589,7 +585,7 @@ def check_hub_installed(hub_handle: str | os.PathLike | None = None) -> str:
         A named local folder is not a SavedModel (see :func:`resolve_hub_handle`).
     """
     handle = resolve_hub_handle(hub_handle)
-    if _is_url(handle):
+    if is_hub_url(handle):
         require("tensorflow_hub", HUB_INSTALL_HINT)
     else:
         require("tensorflow", SAVED_MODEL_INSTALL_HINT)
@@ -612,7 +608,7 @@ def saved_model_digest(handle: str) -> str | None:
     str or None
         64 hex digits.
     """
-    if _is_url(handle):
+    if is_hub_url(handle):
         return None
     digest = hashlib.sha256()
     for name in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
@@ -626,7 +622,7 @@ def saved_model_digest(handle: str) -> str | None:
 def _load_hub_module(handle: str):
     """Load the model once per handle: a TF Hub URL with ``tensorflow_hub.load``, a local
     SavedModel folder with ``tf.saved_model.load`` (what ``hub.load`` does for a folder)."""
-    if _is_url(handle):
+    if is_hub_url(handle):
         load = require("tensorflow_hub", HUB_INSTALL_HINT).load
     else:
         load = require("tensorflow", SAVED_MODEL_INSTALL_HINT).saved_model.load

@@ -526,7 +526,7 @@ def is_available(name: str, *, cache: str | os.PathLike | None = None) -> bool:
     spec = _spec(name)
     if spec.framework == "tfhub":
         try:
-            return not resolve_hub_handle(cache=cache).startswith(("http://", "https://"))
+            return not is_hub_url(resolve_hub_handle(cache=cache))
         except FileNotFoundError:
             return False
     path = weight_path(name, cache=cache)
@@ -1029,6 +1029,11 @@ def moved_aside(name: str) -> str | None:
 # ----------------------------------------------------------------------------- TF Hub
 
 
+def is_hub_url(handle: str) -> bool:
+    """Whether a resolved TF Hub handle (:func:`resolve_hub_handle`) is a URL, not a folder."""
+    return handle.startswith(("http://", "https://"))
+
+
 def _is_saved_model_dir(folder: Path) -> bool:
     return (folder / "saved_model.pb").is_file() or (folder / "saved_model.pbtxt").is_file()
 
@@ -1077,7 +1082,7 @@ def resolve_hub_handle(
         if not given:
             continue
         text = str(given)
-        if text.startswith(("http://", "https://")):
+        if is_hub_url(text):
             return text
         # absolute: the handle is recorded (manifest) and used later, maybe elsewhere
         folder = Path(text).expanduser().resolve()
