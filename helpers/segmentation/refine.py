@@ -584,7 +584,7 @@ class ClickRefiner:
         With a person matte, the mask's superpixels off the person go more readily. When
         the click's colours are the garment's own (a black bag on black shorts), what would
         go is far thicker than the click is deep: :meth:`region` then keeps to the click's
-        own part (:meth:`_deeper_than_clicked`).
+        own part (:meth:`_beyond_depth`).
         """
         domain = mask & (self._sp_label == self._sp_label[node])
         area = self._area
@@ -682,12 +682,12 @@ class ClickRefiner:
                 a = self._grow(node, current, neg_seed)
                 own = a & self._seed_part(node, ~current & (self._sp_label == self._sp_label[node]))
                 # too thick for the click's depth: its own part only, and that no deeper
-                # than the change may be (``side``, the part of the picture it is on)
-                side = ~current if self._deeper_than_clicked(a, ~current, pos[k]) else None
-                if side is not None:
+                # than the change may be (``beyond``)
+                beyond = self._beyond_depth(a, ~current, pos[k])
+                if beyond is not None:
                     a = own
                 claims_add.append((k, a))
-                seeds.append((pos[k], True, own, node, side))
+                seeds.append((pos[k], True, own, node, beyond))
                 added |= a
         m1 = m0 | added
         claims_remove = []
@@ -697,11 +697,11 @@ class ClickRefiner:
             if current[node] and neg_seed[node]:
                 r = self._shrink(node, current, pos_seed)
                 own = r & self._seed_part(node, current & (self._sp_label == self._sp_label[node]))
-                side = current.copy() if self._deeper_than_clicked(r, current, neg[k]) else None
-                if side is not None:
+                beyond = self._beyond_depth(r, current, neg[k])
+                if beyond is not None:
                     r = own
                 claims_remove.append((k, r))
-                seeds.append((neg[k], False, own, node, side))
+                seeds.append((neg[k], False, own, node, beyond))
                 removed |= r
 
         conflict = added & removed
@@ -721,12 +721,12 @@ class ClickRefiner:
         out = self._to_full(base, final, added & final, removed & ~final)
         # superpixels are coarser than thin errors: each click's own part at pixel level
         clipped = set()     # (superpixel, positive) of the clicks bounded by their depth
-        for pt, positive, part, node, side in seeds:
+        for pt, positive, part, node, beyond in seeds:
             part = part & (final if positive else ~final)
             if part.any():
                 self._refine_part(out, base, pt, positive, part)
-                if side is not None:
-                    self._clip_to_depth(out, base, pt, positive, part, side)
+                if beyond is not None:
+                    self._clip_to_depth(out, base, pt, positive, part, beyond)
                     clipped.add((node, positive))
         for (x, y), positive in pixel_clicks:
             out[_around(x, y)] = positive
@@ -734,10 +734,13 @@ class ClickRefiner:
             self._snap(out, base, placed, clipped)
         return out
 
-    def _deeper_than_clicked(self, change: np.ndarray, side: np.ndarray, pt: np.ndarray) -> bool:
-        """Whether ``change`` (superpixels) is more than ``_DEPTH_RATIO`` times as thick as
-        the click at ``pt`` is deep in ``side`` (the part it is on: outside the mask for a
-        positive click, inside for a negative one), both at the working size.
+    def _beyond_depth(self, change: np.ndarray, side: np.ndarray,
+                      pt: np.ndarray) -> np.ndarray | None:
+        """Where ``change`` (superpixels) may not reach, when it is more than
+        ``_DEPTH_RATIO`` times as thick as the click at ``pt`` is deep in ``side`` (the part
+        it is on: outside the mask for a positive click, inside for a negative one), both
+        at the working size: the ``(h, w) bool`` working pixels of ``side`` farther than
+        that from its edge. None when the change is within the bound.
 
         A click goes in the middle of what is wrong, so its distance from the mask's edge
         says how thick the error is; a change far thicker is not what it asks. Thickness is
@@ -745,28 +748,26 @@ class ClickRefiner:
         """
         clicked = side[self._sp].astype(np.uint8)
         if clicked.all():
-            return False        # no edge to measure from (a garment built from nothing)
-        depth = float(cv2.distanceTransform(clicked, cv2.DIST_L2, 5)[self._working_pixel(pt)])
+            return None         # no edge to measure from (a garment built from nothing)
+        distance = cv2.distanceTransform(clicked, cv2.DIST_L2, 5)
+        limit = _DEPTH_RATIO * max(float(distance[self._working_pixel(pt)]), 1.0)
         thickness = float(cv2.distanceTransform(
             change[self._sp].astype(np.uint8), cv2.DIST_L2, 5).max())
-        return thickness > _DEPTH_RATIO * max(depth, 1.0)
+        return distance > limit if thickness > limit else None
 
     def _clip_to_depth(self, out: np.ndarray, base: np.ndarray, pt: np.ndarray,
-                       positive: bool, part: np.ndarray, side: np.ndarray) -> None:
-        """Undo, in place, the change of a click's own part (superpixels ``part``) farther
-        than ``_DEPTH_RATIO`` times the click's depth from the edge of ``side`` (the part
-        of the picture the click is on, superpixels), as :meth:`_deeper_than_clicked`
-        measures it at the working size: the own part, often a few superpixels across,
-        may itself be thicker than the click asks (a click on the one-pixel strip between
-        a jean's edge and the white wall beside it)."""
-        distance = cv2.distanceTransform(side[self._sp].astype(np.uint8), cv2.DIST_L2, 5)
-        limit = _DEPTH_RATIO * max(float(distance[self._working_pixel(pt)]), 1.0)
+                       positive: bool, part: np.ndarray, beyond: np.ndarray) -> None:
+        """Undo, in place, the change of a click's own part (superpixels ``part``) where it
+        reaches ``beyond`` the click's depth bound (working pixels, from
+        :meth:`_beyond_depth`): the own part, often a few superpixels across, may itself be
+        thicker than the click asks (a click on the one-pixel strip between a jean's edge
+        and the white wall beside it)."""
         y0, y1, x0, x1, support = self._full_window(part, 1)
         sx, sy = self._scale_xy
-        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), distance.shape[0] - 1)
-        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), distance.shape[1] - 1)
+        rows = np.minimum((np.arange(y0, y1) * sy).astype(int), beyond.shape[0] - 1)
+        cols = np.minimum((np.arange(x0, x1) * sx).astype(int), beyond.shape[1] - 1)
         crop_out, crop_base = out[y0:y1, x0:x1], base[y0:y1, x0:x1]
-        undo = support & (distance[rows][:, cols] > limit) & (crop_out != crop_base)
+        undo = support & beyond[rows][:, cols] & (crop_out != crop_base)
         crop_out[undo] = crop_base[undo]
         out[_around(*pt)] = positive          # the clicked pixels stay as the click asks
 
