@@ -20,7 +20,7 @@ import pytest
 from helpers import PROJECT_ROOT
 
 RUNTIME = PROJECT_ROOT / "requirements-runtime.txt"
-DEV_TOOLS = {"pytest", "ruff", "playwright", "jupyter", "setuptools"}
+DEV_TOOLS = {"pytest", "ruff", "playwright", "jupyter", "jupyterlab", "setuptools"}
 # Preinstalled in Colab: only lower bounds allowed, never a pin that could downgrade them.
 COLAB_STACK = {"torch", "numpy", "tensorflow", "ipywidgets", "ipykernel"}
 
