@@ -335,6 +335,28 @@ def test_split_dress_is_fixed_by_positive_clicks():
     assert not out3[_beyond(dress)].any()
 
 
+def test_full_body_click_on_a_split_patchwork_dress_takes_each_half_whole():
+    # the 010 failure at 1 MP: a dress of many-coloured patches parsed as top and skirt;
+    # choosing full body, a click on a patch brought only that patch's colours
+    image, parts = _person(dress=True)
+    dress = parts["torso"] | parts["left_sleeve"] | parts["right_sleeve"] | parts["trousers"]
+    yy, xx = np.mgrid[0:160, 0:120]
+    colours = np.random.default_rng(3).integers(0, 256, (40, 30, 3))
+    image[dress] = colours[yy[dress] // 4, xx[dress] // 4]
+    labels = _labels(parts)
+    refiner = ClickRefiner(image, labels)
+    top, skirt = labels == 1, labels == 2
+    out = refiner.region({3}, positive=[_centre(skirt)])
+    # the skirt's outline is redrawn on the photo's edges: a pixel or two either way, and a
+    # patch of the wall's colour at its edge may stay out
+    assert out[_inner(skirt)].mean() > 0.99 and not out[_beyond(skirt, 3)].any()
+    out = refiner.region({3}, positive=[_centre(skirt), _centre(parts["torso"])])
+    np.testing.assert_array_equal(out, top | skirt)
+    # choosing the upper body, a click on the skirt still takes only what is like it
+    out = refiner.region({1}, positive=[_centre(skirt)])
+    assert np.all(out[top]) and out[skirt].mean() < 0.5
+
+
 def test_click_on_the_jacket_hem_labelled_lower_body_takes_the_hem_not_the_trousers():
     # the 015 failure: a jacket and trousers of different colours, the jacket's hem
     # wrongly labelled lower body; a positive click there must not pull the trousers in

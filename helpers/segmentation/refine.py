@@ -31,7 +31,10 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   of floor beside a shoulder: then only the click's own part comes). On another garment's label
   it is the rest of that label, so a click takes only the part that belongs with the
   chosen garment (a jacket hem the parse gave to the trousers), never the whole other
-  garment.
+  garment. Full body is the exception: a full-body garment covers an upper and a lower
+  part, so a click for it on an upper- or lower-body part takes that connected part
+  whole (a half of a dress the parse split in two, however patterned: by colour, a
+  patchwork dress came one patch at a time).
 * A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
   the part connected to the click that looks more like the clicked part (and the picture
   outside the mask) than like the rest of the garment (with a person matte: its part
@@ -457,7 +460,8 @@ class ClickRefiner:
         like, near = self._likeness(node)
         return 1.0 - like * near
 
-    def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray) -> np.ndarray:
+    def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray,
+              whole_parts: bool = False) -> np.ndarray:
         """Superpixels a positive click at ``node`` adds to ``mask``.
 
         The candidates are the superpixels outside the mask that carry the clicked
@@ -474,10 +478,16 @@ class ClickRefiner:
         * on another garment's label, the rest of that label: only the part of it that
           belongs with the chosen garment comes (a jacket hem the parse gave to the
           trousers); a garment built from nothing (or from a click unlike it) is weighed
-          against the rest unlike or far from the click (half of a split dress).
+          against the rest unlike or far from the click;
+        * with ``whole_parts`` (the chosen garment is full body, which covers an upper and
+          a lower part), on an upper- or lower-body label the connected part of that label
+          comes whole (a half of a split dress, whatever its pattern).
         """
         label = self._sp_label[node]
         domain = ~mask & (self._sp_label == label)
+        if whole_parts and label in (1, 2):
+            # region() still bounds it by the click's depth
+            return self._component(domain, node)
         area = self._area
         mask_hist = self._histogram(mask)
         has_model = mask_hist.sum() >= _MIN_MODEL_PIXELS
@@ -679,7 +689,7 @@ class ClickRefiner:
         for k, node in enumerate(pos_nodes):
             current = m0 | added
             if not current[node] and pos_seed[node]:
-                a = self._grow(node, current, neg_seed)
+                a = self._grow(node, current, neg_seed, whole_parts=3 in ids)
                 own = a & self._seed_part(node, ~current & (self._sp_label == self._sp_label[node]))
                 # too thick for the click's depth: its own part only, and that no deeper
                 # than the change may be (``beyond``)
