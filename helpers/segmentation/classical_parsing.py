@@ -222,34 +222,37 @@ def _detect_face(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     colourless = _is_achromatic(rgb)
     # a face with room for a body below lies in the upper part of the frame: search there only
     crop = rgb[: max(8, int(np.ceil(0.62 * h0)))]
-    boxes, cues = [], []
-    for side in _FACE_SIDES:
+
+    def hits_at(side: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cascade's boxes (in ``rgb`` pixels) at one long side, and their skin cue."""
         s = min(1.0, side / max(h0, w0))
         small = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else crop
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         short = min(int(round(h0 * s)), gray.shape[1])
         if min(gray.shape) < 24:
-            continue
+            return None
         hits = face_cascade().detect_multi_scale(
             gray, scale_factor=_FACE_STEP, step_ratio=1, min_size=(20, 20),
             max_size=(short // 2, short // 2), min_neighbor_number=1)
         if not hits:
-            continue
+            return None
         b = np.array([[d["c"], d["r"], d["width"], d["height"]] for d in hits], np.float64)
         skin = _broad_skin(cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)).astype(np.uint8)
         i_skin = cv2.integral(skin).astype(np.float64)
         x, y, w, h = b.T
+        # cheeks and nose are skin: the mean skin of the box's central half
+        x0, x1 = (x + 0.25 * w).astype(int), (x + 0.75 * w).astype(int)
+        y0, y1 = (y + 0.25 * h).astype(int), (y + 0.75 * h).astype(int)
+        area = np.maximum((x1 - x0) * (y1 - y0), 1)
+        cheeks = (i_skin[y1, x1] - i_skin[y0, x1] - i_skin[y1, x0] + i_skin[y0, x0]) / area
+        return b / s, np.ones_like(cheeks) if colourless else cheeks
 
-        def box_mean(integral, fx0, fx1, fy0, fy1, x=x, y=y, w=w, h=h):
-            x0, x1 = (x + fx0 * w).astype(int), (x + fx1 * w).astype(int)
-            y0, y1 = (y + fy0 * h).astype(int), (y + fy1 * h).astype(int)
-            area = np.maximum((x1 - x0) * (y1 - y0), 1)
-            return (integral[y1, x1] - integral[y0, x1] - integral[y1, x0]
-                    + integral[y0, x0]) / area
-
-        cheeks = box_mean(i_skin, 0.25, 0.75, 0.25, 0.75)       # cheeks and nose are skin
-        cues.append(np.ones_like(cheeks) if colourless else cheeks)
-        boxes.append(b / s)
+    # the scales run in threads: the cascade releases the GIL (0.25 -> 0.16 s at 1 MP on
+    # two cores); the hits are gathered in the order of the sides
+    with ThreadPoolExecutor(max_workers=len(_FACE_SIDES)) as pool:
+        found = [r for r in pool.map(hits_at, _FACE_SIDES) if r is not None]
+    boxes = [b for b, _ in found]
+    cues = [c for _, c in found]
     if not boxes:
         return None
     boxes, frac = np.concatenate(boxes), np.concatenate(cues)
