@@ -33,8 +33,9 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   chosen garment (a jacket hem the parse gave to the trousers), never the whole other
   garment. Full body is the exception: a full-body garment covers an upper and a lower
   part, so a click for it on an upper- or lower-body part takes that connected part
-  whole (a half of a dress the parse split in two, however patterned: by colour, a
-  patchwork dress came one patch at a time).
+  whole, as the parse drew it (a half of a dress the parse split in two, however
+  patterned: by colour, a patchwork dress came one patch at a time), within the depth
+  bound below.
 * A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
   the part connected to the click that looks more like the clicked part (and the picture
   outside the mask) than like the rest of the garment (with a person matte: its part
@@ -187,6 +188,8 @@ class ClickRefiner:
             person = check_map(person, "person", shape=(height, width))
         self.shape = (height, width)
         self.labels = labels
+        # full-size connected parts of each garment label, found when a click needs them
+        self._label_parts: dict[int, np.ndarray] = {}
         self._image = image
 
         scale = min(1.0, int(working_side) / max(height, width))
@@ -460,8 +463,7 @@ class ClickRefiner:
         like, near = self._likeness(node)
         return 1.0 - like * near
 
-    def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray,
-              whole_parts: bool = False) -> np.ndarray:
+    def _grow(self, node: int, mask: np.ndarray, keep_out: np.ndarray) -> np.ndarray:
         """Superpixels a positive click at ``node`` adds to ``mask``.
 
         The candidates are the superpixels outside the mask that carry the clicked
@@ -478,16 +480,11 @@ class ClickRefiner:
         * on another garment's label, the rest of that label: only the part of it that
           belongs with the chosen garment comes (a jacket hem the parse gave to the
           trousers); a garment built from nothing (or from a click unlike it) is weighed
-          against the rest unlike or far from the click;
-        * with ``whole_parts`` (the chosen garment is full body, which covers an upper and
-          a lower part), on an upper- or lower-body label the connected part of that label
-          comes whole (a half of a split dress, whatever its pattern).
+          against the rest unlike or far from the click (half of a split dress, when
+          :meth:`_whole_parts` did not take it whole).
         """
         label = self._sp_label[node]
         domain = ~mask & (self._sp_label == label)
-        if whole_parts and label in (1, 2):
-            # region() still bounds it by the click's depth
-            return self._component(domain, node)
         area = self._area
         mask_hist = self._histogram(mask)
         has_model = mask_hist.sum() >= _MIN_MODEL_PIXELS
@@ -654,6 +651,8 @@ class ClickRefiner:
             return base
 
         m0 = np.isin(self._sp_label, ids)
+        if 3 in ids and len(pos):
+            base, m0 = self._whole_parts(base, m0, pos)
         # a click whose pixels differ from its superpixel lies on a sliver that the
         # superpixel mostly misses: it is decided at pixel level only (see _snap)
         # each click placed once: (point, positive, its superpixel or None on a sliver)
@@ -689,7 +688,7 @@ class ClickRefiner:
         for k, node in enumerate(pos_nodes):
             current = m0 | added
             if not current[node] and pos_seed[node]:
-                a = self._grow(node, current, neg_seed, whole_parts=3 in ids)
+                a = self._grow(node, current, neg_seed)
                 own = a & self._seed_part(node, ~current & (self._sp_label == self._sp_label[node]))
                 # too thick for the click's depth: its own part only, and that no deeper
                 # than the change may be (``beyond``)
@@ -743,6 +742,41 @@ class ClickRefiner:
         if (out ^ base).any():
             self._snap(out, base, placed, clipped)
         return out
+
+    def _whole_parts(self, base: np.ndarray, m0: np.ndarray,
+                     clicks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The start of a full-body region with the parts that positive clicks take whole.
+
+        A full-body garment covers an upper and a lower part, so a positive click for it
+        on a part the parse calls upper or lower body says that part is the garment's (a
+        half of a dress the parse split in two): the connected part of that label comes
+        whole, at full size exactly as the parse drew it (its outline was already moved
+        onto the photo's edges, so it is not redrawn), unless it is more than twice as
+        thick as the click is deep (:meth:`_beyond_depth`: a click near the edge of a
+        part that reaches far beyond the garment), when the click counts as any other.
+        Returns the full-size ``base`` and working ``m0`` masks with those parts added.
+        """
+        h, w = self._sp.shape
+        for pt in clicks:
+            x, y = int(pt[0]), int(pt[1])
+            label = int(self.labels[y, x])
+            if label not in (1, 2) or base[y, x]:
+                continue
+            if label not in self._label_parts:
+                self._label_parts[label] = cv2.connectedComponents(
+                    (self.labels == label).astype(np.uint8), connectivity=8)[1]
+            parts = self._label_parts[label]
+            whole = parts == parts[y, x]
+            # its superpixels: those it covers for the most part (labels resize nearest)
+            small = (whole if (h, w) == self.shape else cv2.resize(
+                whole.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST))
+            share = np.bincount(self._sp.ravel(), small.ravel().astype(np.float64),
+                                self._n) / self._area
+            part = (share > 0.5) & ~m0
+            if not part.any() or self._beyond_depth(part, ~m0, pt) is not None:
+                continue
+            base, m0 = base | whole, m0 | part
+        return base, m0
 
     def _beyond_depth(self, change: np.ndarray, side: np.ndarray,
                       pt: np.ndarray) -> np.ndarray | None:
