@@ -796,10 +796,17 @@ def _snap_boundaries(image: np.ndarray, labels: np.ndarray, probs: np.ndarray,
     for c in present:
         was = small == c
         new = cuts[c].result()
-        if (was & ~new).any():
-            # what the garment gives up goes to its nearest neighbour outside it
-            _, (iy, ix) = ndi.distance_transform_edt(was, return_indices=True)
-            out[was & ~new] = out[iy, ix][was & ~new]
+        given = was & ~new
+        if given.any():
+            # what the garment gives up goes to its nearest neighbour outside it, which
+            # lies within the band: the distance transform runs on a crop around it
+            ys, xs = np.nonzero(given)
+            y0, x0 = max(0, ys.min() - r - 2), max(0, xs.min() - r - 2)
+            y1, x1 = ys.max() + r + 3, xs.max() + r + 3
+            _, (iy, ix) = ndi.distance_transform_edt(was[y0:y1, x0:x1], return_indices=True)
+            crop = out[y0:y1, x0:x1]
+            sel = given[y0:y1, x0:x1]
+            crop[sel] = crop[iy, ix][sel]
         out[new] = c
     if scale < 1:
         # back to full size: a soft vote of the classes, only where the labels changed
