@@ -181,6 +181,44 @@ def test_next_click_goes_to_the_interior_of_the_largest_error():
     assert iou(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
 
 
+def test_first_mask_time_is_the_median_of_the_repeated_parses(monkeypatch):
+    import types
+
+    from benchmarks import parsing
+
+    labels = np.zeros((8, 8), np.uint8)
+    labels[2:6, 2:6] = 1
+
+    class Pipeline:  # the stand-in parses by recording the photos it is given
+        def __init__(self):
+            self.parsed = []
+
+        def set_content(self, photo):
+            self.content = photo
+
+        @property
+        def segmenter(self):
+            self.parsed.append(self.content)
+            return self
+
+        def set_image(self, image):
+            self.parsed.append(image)
+
+        def region_mask(self, name, positive, negative):
+            return (labels == 1).astype(np.float32)  # right at once: no clicks follow
+
+    # parses of 1.0, 0.2 and 0.5 s, then 0.01 s for the region itself
+    ticks = iter([0.0, 1.0, 10.0, 10.2, 20.0, 20.5, 30.0, 30.01])
+    monkeypatch.setattr(parsing, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    pipeline = Pipeline()
+    photo = np.zeros((8, 8, 3), np.uint8)
+    rows = parsing.evaluate_photo(pipeline, photo, labels, 5, parse_repeats=3)
+    assert len(pipeline.parsed) == 3 and all(p is photo for p in pipeline.parsed)
+    assert [r["class"] for r in rows] == ["upper_body"]
+    assert rows[0]["first_mask_s"] == pytest.approx(0.5 + 0.01)
+    assert rows[0]["iou"] == [1.0] * 6 and rows[0]["click_s"] == []
+
+
 def test_parsing_benchmark_without_the_weights_says_so_without_a_traceback(
         tmp_path, unreachable_weights):
     from benchmarks import parsing
