@@ -360,6 +360,41 @@ def test_full_body_click_on_a_split_patchwork_dress_takes_each_half_whole():
     assert np.all(out[top]) and out[skirt].mean() < 0.5
 
 
+def test_full_body_whole_parts_do_not_depend_on_click_order_and_both_ways_keep_state():
+    image, parts = _person(dress=True)
+    labels = _labels(parts)                      # the parser split the dress into 1 and 2
+    labels[40:70, 38] = 1                        # join the drawn left sleeve to the torso
+    image[40:70, 38] = DRESS
+    refiner = ClickRefiner(image, labels)
+    top, skirt = labels == 1, labels == 2
+    near_seam = (60.0, 86.0)                     # on the top, 4 px above the skirt
+    first = refiner.region({3}, positive=[near_seam, _centre(skirt)])
+    np.testing.assert_array_equal(first, top | skirt)
+    np.testing.assert_array_equal(refiner.region({3}, positive=[_centre(skirt), near_seam]),
+                                  first)
+    # a spot clicked both ways keeps its state: the skirt stays out
+    assert not refiner.region({3}, positive=[_centre(skirt)], negative=[_centre(skirt)]).any()
+
+
+def test_full_body_click_on_a_tunic_hem_given_to_the_trousers_takes_the_hem_only():
+    # the parse has the tunic as full body but gave its hem to the trousers: a click on the
+    # hem must not bring the trouser legs (which are thin, so the depth bound lets them by)
+    image = np.full((200, 140, 3), 200, np.uint8)
+    labels = np.zeros((200, 140), np.uint8)
+    image[40:120, 40:100] = (180, 30, 30)
+    labels[40:100, 40:100] = 3
+    labels[100:120, 40:100] = 2
+    for c0 in (45, 75):
+        image[120:190, c0:c0 + 20] = (30, 40, 150)
+        labels[120:190, c0:c0 + 20] = 2
+    hem = np.zeros(labels.shape, bool)
+    hem[100:120, 40:100] = True
+    legs = (labels == 2) & ~hem
+    out = ClickRefiner(image, labels).region({3}, positive=[(70, 110)])
+    assert out[labels == 3].all() and out[_inner(hem)].all()
+    assert out[legs].mean() < 0.01
+
+
 def test_click_on_the_jacket_hem_labelled_lower_body_takes_the_hem_not_the_trousers():
     # the 015 failure: a jacket and trousers of different colours, the jacket's hem
     # wrongly labelled lower body; a positive click there must not pull the trousers in

@@ -31,11 +31,12 @@ Lab colour histogram and the contrast-sensitive weight of its boundary with each
   of floor beside a shoulder: then only the click's own part comes). On another garment's label
   it is the rest of that label, so a click takes only the part that belongs with the
   chosen garment (a jacket hem the parse gave to the trousers), never the whole other
-  garment. Full body is the exception: a full-body garment covers an upper and a lower
-  part, so a click for it on an upper- or lower-body part takes that connected part
-  whole, as the parse drew it (a half of a dress the parse split in two, however
-  patterned: by colour, a patchwork dress came one patch at a time), within the depth
-  bound below.
+  garment. Full body the parse does not have is the exception: a full-body garment
+  covers an upper and a lower part, so a click for it on an upper- or lower-body part
+  takes that connected part whole, as the parse drew it (a half of a dress the parse
+  split in two, however patterned: by colour, a patchwork dress came one patch at a
+  time). Where the parse has a full-body garment, a click on a part it gave the
+  trousers takes only what belongs with it (a tunic's hem, not the trousers).
 * A **negative** click inside the mask runs the mirrored cut over the mask's superpixels:
   the part connected to the click that looks more like the clicked part (and the picture
   outside the mask) than like the rest of the garment (with a person matte: its part
@@ -651,8 +652,9 @@ class ClickRefiner:
             return base
 
         m0 = np.isin(self._sp_label, ids)
-        if 3 in ids and len(pos):
-            base, m0 = self._whole_parts(base, m0, pos)
+        if 3 in ids and len(pos) and not base.any():
+            # the parse has none of the chosen garment: a full-body garment split in two
+            base, m0 = self._whole_parts(base, m0, pos, neg)
         # a click whose pixels differ from its superpixel lies on a sliver that the
         # superpixel mostly misses: it is decided at pixel level only (see _snap)
         # each click placed once: (point, positive, its superpixel or None on a sliver)
@@ -743,24 +745,26 @@ class ClickRefiner:
             self._snap(out, base, placed, clipped)
         return out
 
-    def _whole_parts(self, base: np.ndarray, m0: np.ndarray,
-                     clicks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The start of a full-body region with the parts that positive clicks take whole.
+    def _whole_parts(self, base: np.ndarray, m0: np.ndarray, clicks: np.ndarray,
+                     negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The start of a full-body region that the parse does not have, with the parts
+        that positive clicks take whole.
 
-        A full-body garment covers an upper and a lower part, so a positive click for it
-        on a part the parse calls upper or lower body says that part is the garment's (a
-        half of a dress the parse split in two): the connected part of that label comes
-        whole, at full size exactly as the parse drew it (its outline was already moved
-        onto the photo's edges, so it is not redrawn), unless it is more than twice as
-        thick as the click is deep (:meth:`_beyond_depth`: a click near the edge of a
-        part that reaches far beyond the garment), when the click counts as any other.
-        Returns the full-size ``base`` and working ``m0`` masks with those parts added.
+        A full-body garment covers an upper and a lower part, so when the parse has none
+        and a positive click for it lands on a part the parse calls upper or lower body,
+        the parse has split the garment in two (a dress as a top and a skirt): that
+        connected part comes whole, at full size exactly as the parse drew it (its outline
+        was already moved onto the photo's edges, so it is not redrawn), whatever the order
+        of the clicks. A part also clicked negatively (on the same superpixel) keeps its
+        state, as any superpixel clicked both ways. Returns the full-size ``base`` and
+        working ``m0`` masks with those parts added.
         """
         h, w = self._sp.shape
+        refused = {self._click_place(p)[0] for p in negative}
         for pt in clicks:
             x, y = int(pt[0]), int(pt[1])
             label = int(self.labels[y, x])
-            if label not in (1, 2) or base[y, x]:
+            if label not in (1, 2) or base[y, x] or self._click_place(pt)[0] in refused:
                 continue
             if label not in self._label_parts:
                 self._label_parts[label] = cv2.connectedComponents(
@@ -772,10 +776,7 @@ class ClickRefiner:
                 whole.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST))
             share = np.bincount(self._sp.ravel(), small.ravel().astype(np.float64),
                                 self._n) / self._area
-            part = (share > 0.5) & ~m0
-            if not part.any() or self._beyond_depth(part, ~m0, pt) is not None:
-                continue
-            base, m0 = base | whole, m0 | part
+            base, m0 = base | whole, m0 | (share > 0.5)
         return base, m0
 
     def _beyond_depth(self, change: np.ndarray, side: np.ndarray,
