@@ -32,6 +32,7 @@ __all__ = [
     "classes_present",
     "click_pixel",
     "colorize_labels",
+    "garment_choices",
     "resolve_region",
     "select_region",
 ]
@@ -97,6 +98,39 @@ def classes_present(labels: np.ndarray, include_background: bool = False) -> tup
     if not include_background:
         present = [v for v in present if v in GARMENT_CLASSES]
     return tuple(present)
+
+
+def garment_choices(labels: np.ndarray) -> tuple[int, ...]:
+    """The garment class ids a user may choose on a parse, in increasing order.
+
+    Those present, and full body (3) where the parse has an upper (1) and a lower (2)
+    garment but no full body: it may have split a dress in two, and positive clicks for
+    full body on its parts take each part whole
+    (:class:`helpers.segmentation.refine.ClickRefiner`).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(H, W) uint8`` label map.
+
+    Returns
+    -------
+    tuple of int
+        Sorted garment ids.
+
+    Examples
+    --------
+    >>> garment_choices(np.array([[0, 1], [2, 2]], np.uint8))
+    (1, 2, 3)
+    >>> garment_choices(np.array([[0, 1], [3, 2]], np.uint8))
+    (1, 2, 3)
+    >>> garment_choices(np.array([[0, 1], [1, 0]], np.uint8))
+    (1,)
+    """
+    present = classes_present(labels)
+    if {1, 2} <= set(present) and 3 not in present:
+        present = (*present, 3)
+    return present
 
 
 def _describe_present(labels: np.ndarray) -> str:

@@ -44,10 +44,13 @@ from helpers._checks import (
     check_unit_interval,
 )
 from helpers.blend import BLEND_METHODS, composite, default_softness
-from helpers.segment import CLASS_NAMES, classes_present
+from helpers.segment import CLASS_NAMES, classes_present, garment_choices, resolve_region
 
 __all__ = ["PARAMETERS", "StudioController", "StudioState", "check_parameter"]
 
+#: The notice when full body is chosen on a parse that has a top and a skirt but none.
+SPLIT_FULL_BODY_NOTE = ("full_body is not in the parse, which found a top and a skirt: click "
+                        "on each part of the garment to build it (a click takes the part whole)")
 #: What :meth:`StudioController.set_parameter` sets.
 PARAMETERS = ("method", "softness", "strength", "stroke_scale", "preserve_colors")
 #: Parameters that change the stylized photo (the others only the blend).
@@ -369,15 +372,38 @@ class StudioController:
                 "the 'classical_parsing' back-end (offline) and the U²-Net cloth parsers "
                 "choose garments by class")
         self._sync_pipeline()
-        prediction = self.pipeline.prediction(choice)
+        try:
+            prediction = self.pipeline.prediction(choice)
+        except ValueError:
+            if not self._is_split_full_body(choice):
+                raise
+            # full body where the parse has a top and a skirt: the clicks build it
+            self.state.clicks = []
+            self._set_region(np.zeros(self.state.content.shape[:2], np.float32), (3,))
+            self._notify(SPLIT_FULL_BODY_NOTE)
+            return
         self.state.clicks = []
         self._set_region(prediction.mask, prediction.class_ids)
+
+    def _is_split_full_body(self, choice: Any) -> bool:
+        """Whether ``choice`` is full body alone, offered by :func:`garment_choices`
+        though absent from the parse (an upper and a lower garment, maybe a split dress)."""
+        labels = self.pipeline.parsing().labels
+        try:
+            wanted = resolve_region(labels, choice, allow_absent=True)
+        except ValueError:
+            return False
+        return wanted == [3] and 3 in garment_choices(labels)
 
     def _update_region(self) -> None:
         """Ask the pipeline for the region of the current garment and clicks."""
         self._sync_pipeline()
         clicks = self.state.clicks
         choice = list(self.state.class_ids) if self.has_classes else None
+        if not clicks and self.state.class_ids == (3,) and self._is_split_full_body(3):
+            # full body that the parse lacks, with no click yet: nothing chosen
+            self._set_region(np.zeros(self.state.content.shape[:2], np.float32), (3,))
+            return
         prediction = self.pipeline.prediction(
             choice, positive=[(x, y) for x, y, positive in clicks if positive],
             negative=[(x, y) for x, y, positive in clicks if not positive])

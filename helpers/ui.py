@@ -48,7 +48,7 @@ from helpers._checks import (
 )
 from helpers.blend import BLEND_METHODS, empty_weight_message
 from helpers.images import fit_to_cap, load_image
-from helpers.segment import CLASS_NAMES, PALETTE, classes_present
+from helpers.segment import CLASS_NAMES, PALETTE, garment_choices
 from helpers.studio import StudioController, StudioState, check_parameter
 
 try:  # optional: without it the core-ipywidgets fallback is the only way to click
@@ -756,7 +756,7 @@ class StyleStudio:
         with self._quiet():
             if self.pipeline.has_classes:
                 labels = self.pipeline.parsing().labels
-                names = tuple(CLASS_NAMES[c] for c in classes_present(labels))
+                names = tuple(CLASS_NAMES[c] for c in garment_choices(labels))
                 if self.class_dropdown.options != names:
                     self.class_dropdown.options = names
                 class_ids = self.state.class_ids

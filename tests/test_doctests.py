@@ -15,6 +15,7 @@ DOCUMENTED = {
                        "resize_map", "resize_float", "resize_labels"),
     "helpers.notebook_support": ("write_stage_record",),
     "helpers._imports": ("require",),
+    "helpers.segment": ("garment_choices",),
 }
 
 

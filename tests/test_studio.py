@@ -79,9 +79,28 @@ def test_select_and_a_click_choosing_by_class(controller, content):
     assert changes == [frozenset({"region", "blend"})]
     controller.select((3, 2))  # a click selects the class under it
     assert controller.state.class_ids == (1,)
-    with pytest.raises(ValueError, match="not found in this image; classes present"):
-        controller.select("full_body")
+    with pytest.raises(ValueError, match="'full_body' not found in this image; classes present"):
+        controller.select(["upper_body", "full_body"])
     assert controller.state.class_ids == (1,)
+
+
+def test_full_body_beside_a_top_and_a_skirt_is_built_by_clicks(pipeline, content, style):
+    # the parse has an upper and a lower garment and no full body: it may have split a dress
+    notices = []
+    controller = StudioController(pipeline, content, style, method="hard",
+                                  notify=notices.append)
+    labels = pipeline.parsing().labels
+    controller.select("full_body")
+    assert controller.state.class_ids == (3,) and not controller.state.mask.any()
+    assert notices[-1].startswith("full_body is not in the parse, which found a top and a skirt")
+    height, width = content.shape[:2]
+    controller.click(width // 2, height // 4)             # on the top: it comes whole
+    np.testing.assert_array_equal(controller.state.mask, (labels == 1).astype(np.float32))
+    controller.click(width // 2, 3 * height // 4)         # on the skirt
+    np.testing.assert_array_equal(controller.state.mask, (labels > 0).astype(np.float32))
+    controller.undo()
+    controller.undo()                                      # no click left: nothing chosen
+    assert controller.state.class_ids == (3,) and not controller.state.mask.any()
 
 
 def test_clicks_refine_and_undo_walks_them_back(controller, content):

@@ -366,7 +366,8 @@ def test_style_upload_restylizes(studio):
 
 def test_pretrained_dropdown_selects_the_class_and_clicks_refine_it(pretrained_studio):
     studio, labels = pretrained_studio
-    assert studio.class_dropdown.options == ("upper_body", "lower_body")
+    # full body is offered beside a top and a skirt (a dress the parse may have split)
+    assert studio.class_dropdown.options == ("upper_body", "lower_body", "full_body")
     assert studio.selection == "upper_body (class 1)"
     assert studio.class_dropdown.value == "upper_body"
     np.testing.assert_array_equal(studio.mask, (labels == 1).astype(np.float32))
@@ -400,8 +401,12 @@ def test_pretrained_select_outfit_and_absent_classes(pretrained_studio):
     np.testing.assert_array_equal(studio.mask, (labels > 0).astype(np.float32))
     with pytest.raises(ValueError, match="'full_body' not found in this image; classes "
                                          "present: upper_body, lower_body"):
-        studio.select("full_body")
+        studio.select(["upper_body", "full_body"])
     assert studio.selection == "upper_body + lower_body (classes 1, 2)"  # unchanged
+    # full body alone is offered: the clicks build it from the parse's parts
+    studio.select("full_body")
+    assert studio.class_dropdown.value == "full_body" and not studio.mask.any()
+    assert "click on each part of the garment" in studio.status.value
 
 
 def test_offline_parser_studio_chooses_garments_by_class(content, style):
