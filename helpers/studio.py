@@ -49,8 +49,12 @@ from helpers.segment import CLASS_NAMES, classes_present, garment_choices, resol
 __all__ = ["PARAMETERS", "StudioController", "StudioState", "check_parameter"]
 
 #: The notice when full body is chosen on a parse that has a top and a skirt but none.
-SPLIT_FULL_BODY_NOTE = ("full_body is not in the parse, which found a top and a skirt: click "
-                        "on each part of the garment to build it (a click takes the part whole)")
+SPLIT_FULL_BODY_NOTE = ("full_body is not in the parse, which found an upper and a lower "
+                        "garment: if they are one piece (a dress it split into a top and a "
+                        "skirt), click on each part to build it (a click takes the part whole)")
+#: The notice for negative clicks on such a full body before any positive one.
+NOTHING_TO_REMOVE_NOTE = ("nothing to remove yet: click on the parts of the full-body garment "
+                          "first (a click takes the part whole)")
 #: What :meth:`StudioController.set_parameter` sets.
 PARAMETERS = ("method", "softness", "strength", "stroke_scale", "preserve_colors")
 #: Parameters that change the stylized photo (the others only the blend).
@@ -108,7 +112,8 @@ class StudioState:
         The stylization parameters (see :meth:`helpers.pipeline.Pipeline.stylized`).
     class_ids : tuple of int
         The chosen garment classes (empty with ``grabcut``, or before a garment is
-        found).
+        found; ``(3,)`` with an empty mask for a full body the parse lacks, before its
+        first positive click).
     clicks : list of (x, y, positive)
         The clicks on the chosen garment, oldest first.
     mask : (H, W) float32 in [0, 1]
@@ -242,6 +247,11 @@ class StudioController:
         """Choose the garment: a class name, an id, a click ``(x, y)``, a list, "outfit".
 
         Forgets the clicks made on the previous garment.
+
+        Full body alone may be chosen where the parse has an upper and a lower garment but
+        no full body (:func:`helpers.segment.garment_choices`: it may have split a dress
+        in two): the region then starts empty, with a notice, and each positive click
+        takes the part it lands on whole.
 
         Raises
         ------
@@ -389,6 +399,8 @@ class StudioController:
         """Whether ``choice`` is full body alone, offered by :func:`garment_choices`
         though absent from the parse (an upper and a lower garment, maybe a split dress)."""
         labels = self.pipeline.parsing().labels
+        if isinstance(choice, np.ndarray):
+            choice = choice.tolist()   # as the pipeline reads an array of ids
         try:
             wanted = resolve_region(labels, choice, allow_absent=True)
         except ValueError:
@@ -400,8 +412,11 @@ class StudioController:
         self._sync_pipeline()
         clicks = self.state.clicks
         choice = list(self.state.class_ids) if self.has_classes else None
-        if not clicks and self.state.class_ids == (3,) and self._is_split_full_body(3):
-            # full body that the parse lacks, with no click yet: nothing chosen
+        if (self.state.class_ids == (3,) and not any(positive for _, _, positive in clicks)
+                and self._is_split_full_body(3)):
+            # full body that the parse lacks, with no positive click yet: nothing chosen
+            if clicks:
+                self._notify(NOTHING_TO_REMOVE_NOTE)
             self._set_region(np.zeros(self.state.content.shape[:2], np.float32), (3,))
             return
         prediction = self.pipeline.prediction(

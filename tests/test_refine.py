@@ -374,6 +374,13 @@ def test_full_body_whole_parts_do_not_depend_on_click_order_and_both_ways_keep_s
                                   first)
     # a spot clicked both ways keeps its state: the skirt stays out
     assert not refiner.region({3}, positive=[_centre(skirt)], negative=[_centre(skirt)]).any()
+    # a click on either side of the seam takes its part exactly: at a small working size
+    # its superpixel straddles the seam, but the click does not grow the part further
+    coarse = ClickRefiner(image, labels, working_side=40)
+    for y in (88.0, 89.0):
+        np.testing.assert_array_equal(coarse.region({3}, positive=[(60.0, y)]), top)
+    for y in (90.0, 91.0):
+        np.testing.assert_array_equal(coarse.region({3}, positive=[(60.0, y)]), skirt)
 
 
 def test_full_body_click_on_a_tunic_hem_given_to_the_trousers_takes_the_hem_only():

@@ -92,7 +92,7 @@ def test_full_body_beside_a_top_and_a_skirt_is_built_by_clicks(pipeline, content
     labels = pipeline.parsing().labels
     controller.select("full_body")
     assert controller.state.class_ids == (3,) and not controller.state.mask.any()
-    assert notices[-1].startswith("full_body is not in the parse, which found a top and a skirt")
+    assert notices[-1].startswith("full_body is not in the parse, which found an upper and a lower")
     height, width = content.shape[:2]
     controller.click(width // 2, height // 4)             # on the top: it comes whole
     np.testing.assert_array_equal(controller.state.mask, (labels == 1).astype(np.float32))
@@ -101,6 +101,11 @@ def test_full_body_beside_a_top_and_a_skirt_is_built_by_clicks(pipeline, content
     controller.undo()
     controller.undo()                                      # no click left: nothing chosen
     assert controller.state.class_ids == (3,) and not controller.state.mask.any()
+    # a negative click before any positive one has nothing to remove: no error
+    controller.click(width // 2, height // 4, positive=False)
+    assert not controller.state.mask.any() and notices[-1].startswith("nothing to remove yet")
+    controller.select(np.array([3]))                       # ids as an array, as the pipeline
+    assert controller.state.class_ids == (3,) and controller.state.clicks == []
 
 
 def test_clicks_refine_and_undo_walks_them_back(controller, content):

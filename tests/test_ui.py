@@ -406,7 +406,7 @@ def test_pretrained_select_outfit_and_absent_classes(pretrained_studio):
     # full body alone is offered: the clicks build it from the parse's parts
     studio.select("full_body")
     assert studio.class_dropdown.value == "full_body" and not studio.mask.any()
-    assert "click on each part of the garment" in studio.status.value
+    assert "click on each part to build it" in studio.status.value
 
 
 def test_offline_parser_studio_chooses_garments_by_class(content, style):

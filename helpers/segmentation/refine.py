@@ -653,8 +653,13 @@ class ClickRefiner:
 
         m0 = np.isin(self._sp_label, ids)
         if 3 in ids and len(pos) and not base.any():
-            # the parse has none of the chosen garment: a full-body garment split in two
-            base, m0 = self._whole_parts(base, m0, pos, neg)
+            # the parse has none of the chosen garment: a full-body garment split in two;
+            # a click that took its part whole has said all it means
+            base, m0, pos, taken = self._whole_parts(base, m0, pos, neg)
+            if len(pos) == 0 and len(neg) == 0:
+                return base
+        else:
+            taken = []
         # a click whose pixels differ from its superpixel lies on a sliver that the
         # superpixel mostly misses: it is decided at pixel level only (see _snap)
         # each click placed once: (point, positive, its superpixel or None on a sliver)
@@ -677,6 +682,8 @@ class ClickRefiner:
                      if not positive and node is not None]
         pos_seed = np.zeros(self._n, bool)
         pos_seed[pos_nodes] = True
+        # the clicks that took a part whole still keep their superpixels from removals
+        pos_seed[[self._click_place(p)[0] for p in taken]] = True
         neg_seed = np.zeros(self._n, bool)
         neg_seed[neg_nodes] = True
         # a superpixel clicked both ways keeps its current state
@@ -746,7 +753,8 @@ class ClickRefiner:
         return out
 
     def _whole_parts(self, base: np.ndarray, m0: np.ndarray, clicks: np.ndarray,
-                     negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     negative: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
         """The start of a full-body region that the parse does not have, with the parts
         that positive clicks take whole.
 
@@ -757,14 +765,21 @@ class ClickRefiner:
         was already moved onto the photo's edges, so it is not redrawn), whatever the order
         of the clicks. A part also clicked negatively (on the same superpixel) keeps its
         state, as any superpixel clicked both ways. Returns the full-size ``base`` and
-        working ``m0`` masks with those parts added.
+        working ``m0`` masks with those parts added, the clicks that took none, and
+        those that took one (such a click does not grow its part further: its
+        superpixel may straddle the parse's seam).
         """
         h, w = self._sp.shape
         refused = {self._click_place(p)[0] for p in negative}
+        left, taken = [], []
         for pt in clicks:
             x, y = int(pt[0]), int(pt[1])
             label = int(self.labels[y, x])
-            if label not in (1, 2) or base[y, x] or self._click_place(pt)[0] in refused:
+            if base[y, x]:
+                taken.append(pt)  # in a part an earlier click took
+                continue
+            if label not in (1, 2) or self._click_place(pt)[0] in refused:
+                left.append(pt)
                 continue
             if label not in self._label_parts:
                 self._label_parts[label] = cv2.connectedComponents(
@@ -777,7 +792,8 @@ class ClickRefiner:
             share = np.bincount(self._sp.ravel(), small.ravel().astype(np.float64),
                                 self._n) / self._area
             base, m0 = base | whole, m0 | (share > 0.5)
-        return base, m0
+            taken.append(pt)
+        return base, m0, np.array(left, np.float64).reshape(-1, 2), taken
 
     def _beyond_depth(self, change: np.ndarray, side: np.ndarray,
                       pt: np.ndarray) -> np.ndarray | None:
