@@ -585,11 +585,19 @@ def check_hub_installed(hub_handle: str | os.PathLike | None = None) -> str:
         A named local folder is not a SavedModel (see :func:`resolve_hub_handle`).
     """
     handle = resolve_hub_handle(hub_handle)
-    if is_hub_url(handle):
-        require("tensorflow_hub", HUB_INSTALL_HINT)
-    else:
-        require("tensorflow", SAVED_MODEL_INSTALL_HINT)
+    _hub_loader(handle)
     return handle
+
+
+def _hub_loader(handle: str) -> Any:
+    """The function that loads a resolved handle, imported with its install hint: a TF Hub
+    URL ``tensorflow_hub.load``, a local SavedModel folder ``tf.saved_model.load`` (what
+    ``hub.load`` does for a folder)."""
+    if is_hub_url(handle):
+        hub = require("tensorflow_hub", HUB_INSTALL_HINT)
+        return lambda path: hub.load(path)
+    tf = require("tensorflow", SAVED_MODEL_INSTALL_HINT)
+    return lambda path: tf.saved_model.load(path)
 
 
 def saved_model_digest(handle: str) -> str | None:
@@ -620,12 +628,8 @@ def saved_model_digest(handle: str) -> str | None:
 
 @functools.lru_cache(maxsize=4)
 def _load_hub_module(handle: str):
-    """Load the model once per handle: a TF Hub URL with ``tensorflow_hub.load``, a local
-    SavedModel folder with ``tf.saved_model.load`` (what ``hub.load`` does for a folder)."""
-    if is_hub_url(handle):
-        load = require("tensorflow_hub", HUB_INSTALL_HINT).load
-    else:
-        load = require("tensorflow", SAVED_MODEL_INSTALL_HINT).saved_model.load
+    """Load the model once per handle (:func:`_hub_loader`)."""
+    load = _hub_loader(handle)
     try:
         module = load(handle)
     except Exception as exc:  # hub raises URLError, OSError, ValueError, tf errors ...
