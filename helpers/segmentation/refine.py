@@ -652,21 +652,26 @@ class ClickRefiner:
             return base
 
         m0 = np.isin(self._sp_label, ids)
+        # each click's superpixel, and whether it lies on a sliver, found once
+        places = {True: [self._click_place(p) for p in pos],
+                  False: [self._click_place(p) for p in neg]}
+        took = np.zeros(len(pos), bool)
         if 3 in ids and len(pos) and not base.any():
             # the parse has none of the chosen garment: a full-body garment split in two;
             # a click that took its part whole has said all it means
-            base, m0, pos, taken = self._whole_parts(base, m0, pos, neg)
-            if len(pos) == 0 and len(neg) == 0:
+            base, m0, took = self._whole_parts(base, m0, pos, [n for n, _ in places[True]],
+                                               {n for n, _ in places[False]})
+            if took.all() and len(neg) == 0:
                 return base
-        else:
-            taken = []
         # a click whose pixels differ from its superpixel lies on a sliver that the
         # superpixel mostly misses: it is decided at pixel level only (see _snap)
         # each click placed once: (point, positive, its superpixel or None on a sliver)
         placed = []
         for points, positive in ((pos, True), (neg, False)):
-            for p in points:
-                node, sliver = self._click_place(p)
+            for k, p in enumerate(points):
+                if positive and took[k]:
+                    continue
+                node, sliver = places[positive][k]
                 # a pixel at the garment's edge may lie on the other side of the edge than
                 # most of its superpixel: when the superpixel already is as the click asks
                 # and the pixel is not, the click is decided at pixel level as well
@@ -683,7 +688,7 @@ class ClickRefiner:
         pos_seed = np.zeros(self._n, bool)
         pos_seed[pos_nodes] = True
         # the clicks that took a part whole still keep their superpixels from removals
-        pos_seed[[self._click_place(p)[0] for p in taken]] = True
+        pos_seed[[node for (node, _), gone in zip(places[True], took, strict=True) if gone]] = True
         neg_seed = np.zeros(self._n, bool)
         neg_seed[neg_nodes] = True
         # a superpixel clicked both ways keeps its current state
@@ -753,8 +758,8 @@ class ClickRefiner:
         return out
 
     def _whole_parts(self, base: np.ndarray, m0: np.ndarray, clicks: np.ndarray,
-                     negative: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+                     nodes: list[int], refused: set[int]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The start of a full-body region that the parse does not have, with the parts
         that positive clicks take whole.
 
@@ -763,23 +768,21 @@ class ClickRefiner:
         the parse has split the garment in two (a dress as a top and a skirt): that
         connected part comes whole, at full size exactly as the parse drew it (its outline
         was already moved onto the photo's edges, so it is not redrawn), whatever the order
-        of the clicks. A part also clicked negatively (on the same superpixel) keeps its
-        state, as any superpixel clicked both ways. Returns the full-size ``base`` and
-        working ``m0`` masks with those parts added, the clicks that took none, and
-        those that took one (such a click does not grow its part further: its
-        superpixel may straddle the parse's seam).
+        of the clicks. A part whose click's superpixel (``nodes``, one per click) was also
+        clicked negatively (``refused``) keeps its state, as any superpixel clicked both
+        ways. Returns the full-size ``base`` and working ``m0`` masks with those parts
+        added, and which clicks took one, ``(len(clicks),) bool`` (such a click grows its
+        part no further: its superpixel may straddle the parse's seam).
         """
         h, w = self._sp.shape
-        refused = {self._click_place(p)[0] for p in negative}
-        left, taken = [], []
-        for pt in clicks:
+        took = np.zeros(len(clicks), bool)
+        for k, (pt, node) in enumerate(zip(clicks, nodes, strict=True)):
             x, y = int(pt[0]), int(pt[1])
             label = int(self.labels[y, x])
             if base[y, x]:
-                taken.append(pt)  # in a part an earlier click took
+                took[k] = True    # in a part an earlier click took
                 continue
-            if label not in (1, 2) or self._click_place(pt)[0] in refused:
-                left.append(pt)
+            if label not in (1, 2) or node in refused:
                 continue
             if label not in self._label_parts:
                 self._label_parts[label] = cv2.connectedComponents(
@@ -792,8 +795,8 @@ class ClickRefiner:
             share = np.bincount(self._sp.ravel(), small.ravel().astype(np.float64),
                                 self._n) / self._area
             base, m0 = base | whole, m0 | (share > 0.5)
-            taken.append(pt)
-        return base, m0, np.array(left, np.float64).reshape(-1, 2), taken
+            took[k] = True
+        return base, m0, took
 
     def _beyond_depth(self, change: np.ndarray, side: np.ndarray,
                       pt: np.ndarray) -> np.ndarray | None:
