@@ -51,7 +51,13 @@ from typing import Any
 from helpers.paths import display_path, fit_name
 
 #: File suffixes taken from a ``--content`` folder or glob (a single file is always tried).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff",
+                  ".webp", ".avif")
+#: Phone photos Pillow opens only with the ``pillow-heif`` plugin: left out of a folder
+#: or glob, and said so (``PhotoSelection.unreadable``).
+UNREADABLE_SUFFIXES = (".heic", ".heif")
+HEIC_HINT = ("Pillow reads HEIC/HEIF only through the pillow-heif plugin, which this "
+             "package does not load: convert them to JPEG or PNG")
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".clothstyle.lock"
 #: Stage files written next to an output with ``--save-stages`` (see ``run.save_stages``).
@@ -77,10 +83,11 @@ class ClusterError(RuntimeError):
 
 @dataclass
 class PhotoSelection:
-    """The photos of a run and the hidden files that were left out."""
+    """The photos of a run, and the hidden and HEIC/HEIF files that were left out."""
 
     photos: list[Path]
     hidden: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
 
 
 def find_photos(content: str | os.PathLike) -> PhotoSelection:
@@ -91,7 +98,9 @@ def find_photos(content: str | os.PathLike) -> PhotoSelection:
     temporary files) and reports them in ``hidden``; give such a photo as a file, or
     with a glob that starts with a dot (``'photos/.*.jpg'``), to process it. A glob
     follows Python's :mod:`glob` (``**`` recurses; a leading dot is needed to match
-    hidden names) and keeps the image files it matches.
+    hidden names) and keeps the image files it matches. Both leave out HEIC/HEIF photos
+    (``.heic``, ``.heif``), which Pillow cannot open without a plugin, and report them in
+    ``unreadable``.
 
     Returns
     -------
@@ -108,22 +117,28 @@ def find_photos(content: str | os.PathLike) -> PhotoSelection:
     if path.is_file():
         return PhotoSelection([path])
     if path.is_dir():
-        entries = [p for p in path.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        files = [p for p in path.iterdir() if p.is_file()]
+        entries = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         selection = PhotoSelection(sorted(p for p in entries if not p.name.startswith(".")),
                                    sorted(p for p in entries if p.name.startswith(".")))
         where = "in this folder"
     elif _GLOB_CHARS & set(text):
-        matches = {Path(match).absolute() for match in glob.glob(os.path.expanduser(text),
-                                                                 recursive=True)}
-        selection = PhotoSelection(sorted(p for p in matches if p.is_file()
-                                          and p.suffix.lower() in IMAGE_SUFFIXES))
+        files = [p for p in {Path(match).absolute()
+                             for match in glob.glob(os.path.expanduser(text), recursive=True)}
+                 if p.is_file()]
+        selection = PhotoSelection(sorted(p for p in files
+                                          if p.suffix.lower() in IMAGE_SUFFIXES))
         where = "matching this pattern"
     else:
         raise JobSetupError(f"--content {path}: no such file or folder")
+    selection.unreadable = sorted(p for p in files if p.suffix.lower() in UNREADABLE_SUFFIXES
+                                  and not p.name.startswith("."))
     if not selection.photos:
         hint = (f" ({len(selection.hidden)} hidden file(s) starting with '.' are left out: "
                 "give one as --content FILE)" if selection.hidden else "")
+        if selection.unreadable:
+            hint += (f" ({len(selection.unreadable)} HEIC/HEIF photo(s) are left out: "
+                     f"{HEIC_HINT})")
         raise JobSetupError(f"--content {path}: no image files {where} "
                             f"({', '.join(IMAGE_SUFFIXES)}){hint}")
     return selection

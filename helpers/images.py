@@ -55,7 +55,7 @@ __all__ = [
 #: Largest accepted pixel count (width x height); larger files are refused before decoding.
 MAX_PIXELS = 100_000_000
 
-SUPPORTED_FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP (anything Pillow can decode)"
+SUPPORTED_FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP, AVIF (anything Pillow can decode)"
 
 
 class ImageLoadError(ValueError):
@@ -280,8 +280,11 @@ def _open_and_decode(fp: Any, label: str) -> np.ndarray:
             f"MAX_PIXELS = {MAX_PIXELS:,} pixels are accepted"
         ) from exc
     except UnidentifiedImageError as exc:
+        heic = str(label).lower().endswith((".heic", ".heif"))
         raise ImageLoadError(
             f"{label}: not a recognised image file; supported formats: {SUPPORTED_FORMATS}"
+            + ("; Pillow reads HEIC/HEIF only through the pillow-heif plugin, which this "
+               "package does not load: convert the photo to JPEG or PNG" if heic else "")
         ) from exc
     except OSError as exc:
         raise ImageLoadError(f"{label}: cannot read the file ({exc})") from exc

@@ -429,6 +429,33 @@ def test_hidden_files_are_left_out_of_a_folder_and_said_so(tmp_path, capsys):
     assert catalogue.find_photos(str(tmp_path / "content" / ".photo_*.png")).photos == [hidden]
 
 
+def test_jpeg_aliases_and_avif_are_photos_and_heic_is_left_out_and_said_so(tmp_path, capsys):
+    folder = tmp_path / "content"
+    make_photos(folder, 1)
+    image = np.asarray(Image.open(folder / "photo00.png").convert("RGB"))
+    Image.fromarray(image).save(folder / "camera.JFIF", "JPEG")
+    Image.fromarray(image).save(folder / "phone.avif", "AVIF")
+    (folder / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))
+    (folder / "._IMG_0001.HEIC").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    selection = catalogue.find_photos(folder)
+    assert [p.name for p in selection.photos] == ["camera.JFIF", "phone.avif", "photo00.png"]
+    assert [p.name for p in selection.unreadable] == ["IMG_0001.HEIC"]
+    assert main(job_args(folder, tmp_path / "out")) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "1 HEIC/HEIF photo(s) left out (IMG_0001.HEIC)" in out and "pillow-heif" in out
+    # A folder of HEIC photos only is a set-up error that says why and what to do.
+    only = tmp_path / "phone"
+    only.mkdir()
+    (only / "a.heic").write_bytes((folder / "IMG_0001.HEIC").read_bytes())
+    with pytest.raises(catalogue.JobSetupError,
+                       match=r"1 HEIC/HEIF photo\(s\) are left out: .*convert them to JPEG"):
+        catalogue.find_photos(only)
+    # Named as a file, it is tried, and the loader's error says the same.
+    from helpers.images import ImageLoadError, load_image
+    with pytest.raises(ImageLoadError, match="pillow-heif plugin.*convert the photo to JPEG"):
+        load_image(only / "a.heic")
+
+
 def test_a_glob_selects_image_files_and_says_when_none_match(tmp_path):
     make_photos(tmp_path / "a", 2)
     make_photos(tmp_path / "b", 1)
