@@ -921,6 +921,9 @@ class ClickRefiner:
             return
         bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
         img = np.ascontiguousarray(self._image[y0:y1, x0:x1])
+        # its GMMs start from k-means on OpenCV's (thread's) global RNG: without a fixed
+        # seed the same clicks gave another mask after any earlier call
+        cv2.setRNGSeed(0)
         cv2.grabCut(img, gc, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK)  # one refit
         revert = support & ((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD))
         # confidence: only pixels clearly nearer in colour to the other side than to the
