@@ -530,7 +530,7 @@ def command_note(note: str) -> str:
     from helpers.segmentation.classical_parsing import NO_PERSON_NOTE
 
     if note == NO_PERSON_NOTE:
-        return (f"{note}; the command restyled that box: to choose the garment, click on "
+        return (f"{note}; the command took that box as the garment: to choose the garment, click on "
                 "it in notebooks/01_segment.ipynb or pass clicks to Pipeline.region_mask")
     return note
 

@@ -396,8 +396,8 @@ def test_a_photo_without_a_person_says_what_the_command_did_and_where_to_click(t
     out = capsys.readouterr().out
     assert status == EXIT_OK
     assert ("note: coffee.png: no person found: click on the garment (the automatic start "
-            "is a central box); the command restyled that box: to choose the garment, "
-            "click on it in notebooks/01_segment.ipynb or pass clicks to "
+            "is a central box); the command took that box as the garment: to choose the "
+            "garment, click on it in notebooks/01_segment.ipynb or pass clicks to "
             "Pipeline.region_mask") in out
     # the notebook named there exists
     from helpers import PROJECT_ROOT
