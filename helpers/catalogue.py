@@ -53,11 +53,6 @@ from helpers.paths import display_path, fit_name
 #: File suffixes taken from a ``--content`` folder or glob (a single file is always tried).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".tif", ".tiff",
                   ".webp", ".avif")
-#: Phone photos Pillow opens only with the ``pillow-heif`` plugin: left out of a folder
-#: or glob, and said so (``PhotoSelection.unreadable``).
-UNREADABLE_SUFFIXES = (".heic", ".heif")
-HEIC_HINT = ("Pillow reads HEIC/HEIF only through the pillow-heif plugin, which this "
-             "package does not load: convert them to JPEG or PNG")
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".clothstyle.lock"
 #: Stage files written next to an output with ``--save-stages`` (see ``run.save_stages``).
@@ -112,6 +107,8 @@ def find_photos(content: str | os.PathLike) -> PhotoSelection:
     JobSetupError
         When nothing exists at the path, or no image file is found.
     """
+    from helpers.images import HEIC_NOTE, HEIC_SUFFIXES
+
     text = os.fspath(content)
     path = Path(text).expanduser().absolute()
     if path.is_file():
@@ -131,14 +128,14 @@ def find_photos(content: str | os.PathLike) -> PhotoSelection:
         where = "matching this pattern"
     else:
         raise JobSetupError(f"--content {path}: no such file or folder")
-    selection.unreadable = sorted(p for p in files if p.suffix.lower() in UNREADABLE_SUFFIXES
+    selection.unreadable = sorted(p for p in files if p.suffix.lower() in HEIC_SUFFIXES
                                   and not p.name.startswith("."))
     if not selection.photos:
         hint = (f" ({len(selection.hidden)} hidden file(s) starting with '.' are left out: "
                 "give one as --content FILE)" if selection.hidden else "")
         if selection.unreadable:
             hint += (f" ({len(selection.unreadable)} HEIC/HEIF photo(s) are left out: "
-                     f"{HEIC_HINT})")
+                     f"{HEIC_NOTE}: convert them to JPEG or PNG)")
         raise JobSetupError(f"--content {path}: no image files {where} "
                             f"({', '.join(IMAGE_SUFFIXES)}){hint}")
     return selection
@@ -530,8 +527,9 @@ def command_note(note: str) -> str:
     from helpers.segmentation.classical_parsing import NO_PERSON_NOTE
 
     if note == NO_PERSON_NOTE:
-        return (f"{note}; the command took that box as the garment: to choose the garment, click on "
-                "it in notebooks/01_segment.ipynb or pass clicks to Pipeline.region_mask")
+        return (f"{note}; the command took that box as the garment: to choose the garment, "
+                "click on it in notebooks/01_segment.ipynb or pass clicks to "
+                "Pipeline.region_mask")
     return note
 
 

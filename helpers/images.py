@@ -56,6 +56,10 @@ __all__ = [
 MAX_PIXELS = 100_000_000
 
 SUPPORTED_FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP, AVIF (anything Pillow can decode)"
+#: Phone photos that Pillow opens only through a plugin (pillow-heif), and what to say.
+HEIC_SUFFIXES = (".heic", ".heif")
+HEIC_NOTE = ("Pillow reads HEIC/HEIF only through the pillow-heif plugin, which this "
+             "package does not load")
 
 
 class ImageLoadError(ValueError):
@@ -280,11 +284,10 @@ def _open_and_decode(fp: Any, label: str) -> np.ndarray:
             f"MAX_PIXELS = {MAX_PIXELS:,} pixels are accepted"
         ) from exc
     except UnidentifiedImageError as exc:
-        heic = str(label).lower().endswith((".heic", ".heif"))
+        heic = str(label).lower().endswith(HEIC_SUFFIXES)
         raise ImageLoadError(
             f"{label}: not a recognised image file; supported formats: {SUPPORTED_FORMATS}"
-            + ("; Pillow reads HEIC/HEIF only through the pillow-heif plugin, which this "
-               "package does not load: convert the photo to JPEG or PNG" if heic else "")
+            + (f"; {HEIC_NOTE}: convert the photo to JPEG or PNG" if heic else "")
         ) from exc
     except OSError as exc:
         raise ImageLoadError(f"{label}: cannot read the file ({exc})") from exc

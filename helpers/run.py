@@ -760,10 +760,12 @@ def _main(argv: Sequence[str] | None, stack: contextlib.ExitStack) -> int:
             print(f"note: {len(selection.hidden)} hidden file(s) (names starting with '.') "
                   "left out of the folder; give one as --content FILE to process it")
         if selection.unreadable:
+            from helpers.images import HEIC_NOTE
+
             print(f"note: {len(selection.unreadable)} HEIC/HEIF photo(s) left out "
                   f"({', '.join(p.name for p in selection.unreadable[:3])}"
                   f"{', ...' if len(selection.unreadable) > 3 else ''}): "
-                  f"{catalogue.HEIC_HINT}")
+                  f"{HEIC_NOTE}: convert them to JPEG or PNG")
         try:
             job = run_photo_job(photos, names, protect, style, output_dir, args,
                                 backend_args=backend_args, max_side=max_side,
