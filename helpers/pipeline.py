@@ -741,6 +741,17 @@ class Pipeline:
             choice = choice.tolist()  # an array reads as the list it holds (a union)
         positive = check_clicks(positive, shape, "positive")
         negative = check_clicks(negative, shape, "negative")
+        if self.has_classes and positive and negative:
+            from helpers.segment import click_pixel
+
+            both = sorted({click_pixel(p, shape) for p in positive}
+                          & {click_pixel(n, shape) for n in negative})
+            if both:
+                warnings.warn(
+                    f"{len(both)} click(s) given both as positive and negative (pixel "
+                    f"{', '.join(map(str, both[:3]))}{', ...' if len(both) > 3 else ''}): "
+                    "the two cancel, and the mask keeps its state there; drop one of them",
+                    stacklevel=3)
         key = (_freeze(choice), positive, negative)
         try:
             hash(key)

@@ -1,4 +1,5 @@
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -188,6 +189,23 @@ def test_clicks_refine_the_chosen_garment_with_any_parser(content):
     assert not (mask & ~(grown > 0)).any()  # only adds
     with pytest.raises(ValueError, match="negative click: click .* is outside the image"):
         pipe.region_mask("upper_body", negative=[(1000, 5)])
+
+
+def test_a_click_given_both_ways_cancels_and_says_so(content):
+    pipe = _offline()
+    pipe.set_content(content)
+    mask = pipe.region_mask("upper_body")
+    rows, cols = np.nonzero(mask > 0)
+    inside = (float(cols[len(cols) // 2]), float(rows[len(rows) // 2]))
+    with pytest.warns(UserWarning, match=r"1 click\(s\) given both as positive and negative "
+                                         r"\(pixel \(\d+, \d+\)\): the two cancel"):
+        both = pipe.region_mask("upper_body", positive=[inside], negative=[inside])
+    np.testing.assert_array_equal(both, mask)
+    # clicks on different pixels say nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.region_mask("upper_body", positive=[inside],
+                         negative=[(inside[0] + 1, inside[1])])
 
 
 def test_offline_saliency_is_the_person_matte_independent_of_the_garment(content):
